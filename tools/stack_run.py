@@ -1,0 +1,284 @@
+"""Run the real Pulumi program offline, under the Pulumi SDK's mock engine.
+
+The program (`__main__.py`) runs exactly as `pulumi up` would run it, except that the engine boundary
+is mocked: resources are recorded instead of created, and the docker image build is stood in for by a
+digest derived from the build context's contents. Render, diff, promote and the tests all use this one
+harness, so they see the same objects a real deployment would create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import runpy
+import sys
+import threading
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime import stack as runtime_stack
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Stands in for a `secure:` stack value, which only the Pulumi CLI can decrypt.
+SECRET_PLACEHOLDER = "offline-secret-placeholder"
+# What `pulumi stack output --json` prints for a secret output.
+SECRET_OUTPUT = "[secret]"
+
+_DOCKER_IMAGE = "docker:index/image:Image"
+
+
+class ProgramError(Exception):
+    """The program stopped with `pulumi.RunError`: a user error such as bad stack config."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class StackFileError(Exception):
+    """A stack file is missing or is not a Pulumi stack file."""
+
+
+@dataclass(frozen=True)
+class RegisteredResource:
+    """One resource the program registered, as the engine received it."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StackRun:
+    """Everything one offline run of the program produced."""
+
+    stack: str
+    resources: list[RegisteredResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_token: str) -> list[RegisteredResource]:
+        """The registered resources of one Pulumi type, e.g. `kubernetes:apps/v1:Deployment`."""
+        return [r for r in self.resources if r.type == type_token]
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """The Kubernetes objects the stack would create, in registration order."""
+        return [
+            _unwrap_secrets(r.inputs)
+            for r in self.resources
+            if r.type.startswith("kubernetes:") and "kind" in r.inputs and "apiVersion" in r.inputs
+        ]
+
+
+def project_name(project_dir: Path = ROOT) -> str:
+    """The `name` from Pulumi.yaml."""
+    with open(project_dir / "Pulumi.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f)["name"]
+
+
+def stack_file(stack: str, project_dir: Path = ROOT) -> Path:
+    """The path of `Pulumi.<stack>.yaml`."""
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def load_stack_config(stack: str, project_dir: Path = ROOT) -> dict[str, Any]:
+    """The `config:` mapping of `Pulumi.<stack>.yaml`, as written (keys like `ml-platform:models`)."""
+    path = stack_file(stack, project_dir)
+    if not path.is_file():
+        raise StackFileError(f"{path.name}: no such stack file (stacks here: {', '.join(available_stacks(project_dir)) or 'none'})")
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = yaml.safe_load(f) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise StackFileError(f"{path.name}:{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise StackFileError(f"{path.name}: expected a mapping with a `config:` mapping")
+    return document.get("config") or {}
+
+
+def available_stacks(project_dir: Path = ROOT) -> list[str]:
+    """The stacks that have a `Pulumi.<stack>.yaml` file."""
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def run_stack(stack: str, *, config: dict[str, Any] | None = None, project_dir: Path = ROOT) -> StackRun:
+    """Run `__main__.py` for `stack` under mocks and return what it registered and exported.
+
+    `config` replaces the stack file's `config:` mapping (tests use it for variations). Raises
+    `ProgramError` when the program exits with `pulumi.RunError`, `StackFileError` for a bad stack file.
+    """
+    project_dir = Path(project_dir).resolve()
+    raw = load_stack_config(stack, project_dir) if config is None else config
+    values, secret_keys = _engine_config(raw)
+    result: dict[str, Any] = {}
+    # Pulumi keeps its settings, config and root stack in context variables: a new thread starts with
+    # none of them set, so every run is as isolated as a fresh `pulumi up`.
+    thread = threading.Thread(
+        target=_run_in_thread,
+        args=(stack, project_name(project_dir), project_dir, values, secret_keys, result),
+        name=f"stack-run-{stack}",
+    )
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["run"]
+
+
+def _engine_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Encode stack config as the language host passes it: strings, structured values as JSON."""
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[key] = SECRET_PLACEHOLDER
+            secret_keys.append(key)
+        elif isinstance(value, str):
+            values[key] = value
+        else:
+            values[key] = json.dumps(value)
+    return values, secret_keys
+
+
+def _run_in_thread(stack, project, project_dir, values, secret_keys, result) -> None:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    mocks_impl = _OfflineMocks(project_dir)
+    monitor = _RecordingMonitor(mocks_impl)
+    cwd, path = os.getcwd(), list(sys.path)
+    try:
+        pulumi.runtime.set_all_config(values, secret_keys)
+        mocks.set_mocks(mocks_impl, project=project, stack=stack, preview=False, monitor=monitor)
+        # set_mocks registers an empty root stack; replace it with one that collects the program's exports.
+        settings.ROOT.set(None)
+        os.chdir(project_dir)
+        sys.path.insert(0, str(project_dir))
+        program = str(project_dir / "__main__.py")
+        _sync_await(runtime_stack.run_in_stack(lambda: runpy.run_path(program, run_name="__main__")))
+        result["run"] = StackRun(stack=stack, resources=monitor.recorded, outputs=monitor.stack_outputs)
+    except pulumi.RunError as error:
+        result["error"] = ProgramError(str(error).splitlines() or [type(error).__name__])
+    except BaseException as error:  # re-raised in the caller's thread
+        result["error"] = error
+    finally:
+        os.chdir(cwd)
+        sys.path[:] = path
+        loop.close()
+
+
+class _OfflineMocks(mocks.Mocks):
+    """Answers the engine's questions the way the providers would, without touching anything."""
+
+    def __init__(self, project_dir: Path):
+        self.project_dir = project_dir
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ == _DOCKER_IMAGE:
+            state.update(self._image_outputs(args.inputs))
+        return f"{args.name}-id", state
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list]:
+        return {}, []
+
+    def _image_outputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        image_name = _unwrap_secrets(inputs.get("imageName", ""))
+        build = _unwrap_secrets(inputs.get("build") or {})
+        digest = build_context_digest(self.project_dir / build.get("context", "."), build)
+        repository = _repository(image_name)
+        return {
+            "repoDigest": f"{repository}@sha256:{digest}",
+            "imageName": image_name,
+            "baseImageName": image_name,
+            "registryServer": repository.split("/", 1)[0],
+        }
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    """The SDK's MockMonitor, also keeping registration order and the stack's outputs."""
+
+    def __init__(self, mocks_impl: mocks.Mocks):
+        super().__init__(mocks_impl)
+        self.recorded: list[RegisteredResource] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = rpc.deserialize_properties(request.object)
+            state = self.resources[response.urn].state
+            self.recorded.append(RegisteredResource(request.type, request.name, inputs, state))
+        return response
+
+    def RegisterResourceOutputs(self, request):
+        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
+            self.stack_outputs = _mask_secrets(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+def build_context_digest(context: Path, build: dict[str, Any]) -> str:
+    """A sha256 over what a build would read: the context's files (minus .dockerignore), dockerfile and args."""
+    context = context.resolve()
+    if not context.is_dir():
+        raise ProgramError([f"build.context: {context} is not a directory"])
+    ignored = _dockerignore_patterns(context)
+    sha = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        relative = path.relative_to(context).as_posix()
+        if any(fnmatch(relative, pattern) or relative.startswith(pattern.rstrip("/") + "/") for pattern in ignored):
+            continue
+        sha.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for key in ("dockerfile", "platform", "target"):
+        sha.update(f"{key}={build.get(key, '')}\0".encode())
+    sha.update(json.dumps(build.get("args") or {}, sort_keys=True).encode())
+    return sha.hexdigest()
+
+
+def _dockerignore_patterns(context: Path) -> list[str]:
+    ignore_file = context / ".dockerignore"
+    if not ignore_file.is_file():
+        return []
+    patterns = []
+    for line in ignore_file.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and not line.startswith("!"):
+            patterns.append(line.lstrip("/").replace("**/", "*"))
+    return patterns
+
+
+def _repository(image_name: str) -> str:
+    """`registry/name:tag` -> `registry/name` (a port colon in the registry host is kept)."""
+    name = image_name.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        if rpc.is_rpc_secret(value):
+            return _unwrap_secrets(value["value"])
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
+
+
+def _mask_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        if rpc.is_rpc_secret(value):
+            return SECRET_OUTPUT
+        return {k: _mask_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_secrets(v) for v in value]
+    return value
