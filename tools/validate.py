@@ -1,0 +1,107 @@
+"""Strict schema validation of rendered Kubernetes objects, for every supported Kubernetes version.
+
+Uses kubernetes-validate's strict schemas: an unknown apiVersion/kind or an unknown field is an error.
+The supported range runs from ``OLDEST_SUPPORTED`` to the newest version the installed
+kubernetes-validate ships, so upgrading that package widens the range without a code change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_validate import utils as kv
+from packaging.version import Version
+
+OLDEST_SUPPORTED = "1.31"
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    """One object that fails its schema, with the Kubernetes versions it fails for."""
+
+    object_name: str
+    field: str
+    message: str
+    versions: tuple[str, ...]
+
+    def __str__(self) -> str:
+        where = f"{self.object_name}: {self.field}: " if self.field else f"{self.object_name}: "
+        return f"{where}{self.message} (Kubernetes {version_span(self.versions)})"
+
+
+def supported_versions() -> list[str]:
+    """Kubernetes minor versions ("1.31", "1.32", ...) validated against, oldest first."""
+    minors = {kv.major_minor(v) for v in kv.all_versions()}
+    return sorted((m for m in minors if Version(m) >= Version(OLDEST_SUPPORTED)), key=Version)
+
+
+def version_span(versions: Iterable[str]) -> str:
+    """"1.31-1.37" for a contiguous run of the supported versions, else a comma-separated list."""
+    ordered = sorted(set(versions), key=Version)
+    supported = supported_versions()
+    if len(ordered) > 1 and ordered == supported[supported.index(ordered[0]):][: len(ordered)]:
+        return f"{ordered[0]}-{ordered[-1]}"
+    return ", ".join(ordered)
+
+
+def object_name(obj: Mapping[str, Any]) -> str:
+    """`Kind namespace/name` (or `Kind name` when cluster-scoped), as problems name an object."""
+    metadata = obj.get("metadata") or {}
+    name = metadata.get("name", "<unnamed>")
+    namespace = metadata.get("namespace")
+    kind = obj.get("kind", "<no kind>")
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def _field_path(path: Iterable[Any]) -> str:
+    """`spec.template.spec.containers[0].image` from a jsonschema error path."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(error: kv.ValidationError) -> tuple[str, str]:
+    """(field, message) for a schema error; an unknown field is named itself, not its parent."""
+    parent = _field_path(error.path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set((error.schema or {}).get("properties", {}))
+        unknown = sorted(str(key) for key in error.instance if key not in known)
+        if unknown:
+            fields = [f"{parent}.{key}" if parent else key for key in unknown]
+            return ", ".join(fields), "unknown field" if len(fields) == 1 else "unknown fields"
+    return parent, error.message
+
+
+def _check(obj: Mapping[str, Any], version: str) -> tuple[str, str] | None:
+    """(field, message) when ``obj`` is invalid for Kubernetes ``version``, else None."""
+    try:
+        kv.validate(dict(obj), version, strict=True)
+    except kv.ValidationError as error:
+        return _describe(error)
+    except kv.SchemaNotFoundError:
+        return "apiVersion", f"no schema for kind {obj.get('kind')!r} in apiVersion {obj.get('apiVersion')!r}"
+    return None
+
+
+def validate_objects(objects: Iterable[Mapping[str, Any]], versions: Iterable[str] | None = None) -> list[SchemaProblem]:
+    """Validate every object strictly against every version; one problem per object and distinct error."""
+    versions = list(versions) if versions is not None else supported_versions()
+    problems: list[SchemaProblem] = []
+    for obj in objects:
+        missing = [key for key in ("apiVersion", "kind") if not obj.get(key)]
+        if missing:
+            problems.append(SchemaProblem(object_name(obj), missing[0], "missing", tuple(versions)))
+            continue
+        failures: dict[tuple[str, str], list[str]] = {}
+        for version in versions:
+            found = _check(obj, version)
+            if found:
+                failures.setdefault(found, []).append(version)
+        problems.extend(
+            SchemaProblem(object_name(obj), field, message, tuple(failed))
+            for (field, message), failed in failures.items()
+        )
+    return problems
