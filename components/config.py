@@ -1,0 +1,588 @@
+"""The stack configuration: parsed once, from the raw `ml-platform:*` keys, into a typed `StackConfig`.
+
+Everything a user can get wrong is reported here, all problems at once, one line each, naming the stack file and
+the full key path (`Pulumi.dev.yaml: models.iris.replicas: min (5) must be <= max (3)`). Nothing past this module
+re-validates: the components trust these objects.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import types
+import typing
+from typing import Annotated, Any, Literal, Mapping, Union
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from components.quantities import QuantityError, has_milli_suffix, parse_quantity
+
+PROJECT = "ml-platform"
+
+# A model name becomes the Deployment, Service and ServiceAccount name. Services need an RFC 1035 label (a
+# DNS-1123 label that starts with a letter); 56 characters leave room for the `-canary` suffix within 63.
+MODEL_NAME_MAX = 56
+_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# An image tag (the version becomes one) that is also a valid label value (<= 63, alphanumeric at both ends).
+_VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
+_CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+# Set by the platform on every pod (the model server contract); a user value would be silently overridden.
+RESERVED_ENV = ("PORT", "MODEL_NAME", "MODEL_VERSION")
+
+
+class ConfigError(Exception):
+    """The stack configuration is invalid; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Model(BaseModel):
+    """Base for config models: camelCase keys, unknown keys rejected, values frozen after parsing."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+Quantity = Annotated[Union[str, int, float], Field(union_mode="left_to_right")]
+
+
+def _quantity(value: Any) -> str:
+    try:
+        parse_quantity(value)
+    except QuantityError as error:
+        raise ValueError(str(error)) from None
+    if parse_quantity(value) <= 0:
+        raise ValueError(f"{value!r} must be greater than zero")
+    return str(value).strip()
+
+
+class BuildConfig(_Model):
+    """Build the image from source with `docker build` (what dev does)."""
+
+    context: str = Field(min_length=1, description="Build context directory, relative to the project.")
+    dockerfile: str | None = Field(None, description="Dockerfile path; defaults to <context>/Dockerfile.")
+    platform: str | None = Field(None, description="Target platform, e.g. linux/amd64.")
+    args: dict[str, str] = Field(default_factory=dict, description="Build arguments (ARG values).")
+    target: str | None = Field(None, description="Multi-stage build target.")
+
+
+class Replicas(_Model):
+    """Bounds for the HorizontalPodAutoscaler."""
+
+    min: int = Field(1, ge=1)
+    max: int = Field(3, ge=1)
+
+
+class GpuConfig(_Model):
+    """GPUs requested per pod, as an extended resource (requests = limits)."""
+
+    count: int = Field(ge=1)
+    resource: str = Field("nvidia.com/gpu", min_length=1)
+
+
+class Resources(_Model):
+    """Per-pod compute resources. Memory limit = request; CPU limit defaults to the request (Guaranteed QoS)."""
+
+    cpu: str = "500m"
+    memory: str = "512Mi"
+    cpu_limit: str | None = None
+    gpu: GpuConfig | None = None
+
+    _check_quantity = field_validator("cpu", "memory", "cpu_limit", mode="before")(
+        lambda value: None if value is None else _quantity(value)
+    )
+
+    @field_validator("memory")
+    @classmethod
+    def _no_millibytes(cls, value: str) -> str:
+        if has_milli_suffix(value):
+            raise ValueError(f"{value!r} means thousandths of a byte; write {value[:-1]}Mi or {value[:-1]}M")
+        return value
+
+
+class ScalingPolicy(_Model):
+    """One direction of HPA behaviour: how fast the autoscaler may add or remove pods."""
+
+    stabilization_window_seconds: int = Field(ge=0, le=3600)
+    max_percent: int = Field(ge=1, description="At most this percentage of current pods per period.")
+    max_pods: int = Field(ge=1, description="At most this many pods per period.")
+    period_seconds: int = Field(ge=1, le=1800)
+
+
+def _scale_up() -> ScalingPolicy:
+    # Fast up: react at once, double or add 4 pods every 15 s, whichever is more.
+    return ScalingPolicy(stabilization_window_seconds=0, max_percent=100, max_pods=4, period_seconds=15)
+
+
+def _scale_down() -> ScalingPolicy:
+    # Stabilized down: wait 5 minutes of lower load, then shed at most half or 2 pods a minute.
+    return ScalingPolicy(stabilization_window_seconds=300, max_percent=50, max_pods=2, period_seconds=60)
+
+
+class Autoscaling(_Model):
+    """HPA target and behaviour."""
+
+    target_cpu_utilization: int = Field(70, ge=1, le=100, alias="targetCPUUtilization")
+    scale_up: ScalingPolicy = Field(default_factory=_scale_up)
+    scale_down: ScalingPolicy = Field(default_factory=_scale_down)
+
+
+class Probe(_Model):
+    """One HTTP probe on the model server."""
+
+    path: str = Field(pattern=r"^/")
+    initial_delay_seconds: int = Field(0, ge=0)
+    period_seconds: int = Field(10, ge=1)
+    timeout_seconds: int = Field(2, ge=1)
+    failure_threshold: int = Field(3, ge=1)
+
+
+class Probes(_Model):
+    """Startup, readiness and liveness probes; defaults match the model server (model/)."""
+
+    # Startup gives a slow model load up to 5 minutes (60 x 5 s) before liveness takes over.
+    startup: Probe = Field(default_factory=lambda: Probe(path="/v2/health/ready", period_seconds=5, failure_threshold=60))
+    readiness: Probe = Field(default_factory=lambda: Probe(path="/v2/health/ready", period_seconds=5, failure_threshold=3))
+    liveness: Probe = Field(default_factory=lambda: Probe(path="/v2/health/live", period_seconds=10, failure_threshold=3))
+
+
+class Shutdown(_Model):
+    """Graceful shutdown: a preStop pause lets endpoints drop the pod before the server gets SIGTERM."""
+
+    pre_stop_sleep_seconds: int = Field(10, ge=0, le=300)
+    termination_grace_period_seconds: int = Field(45, ge=1, le=3600)
+
+
+class SecretRef(_Model):
+    """An env value taken from a Pulumi secret: `{secretKey: <config key>}` (`pulumi config set --secret`)."""
+
+    secret_key: str = Field(pattern=_CONFIG_KEY.pattern)
+
+
+EnvValue = Annotated[Union[str, SecretRef], Field(union_mode="left_to_right")]
+
+
+class Canary(_Model):
+    """A second version taking `weight` percent of the pods (and so of the traffic) beside the stable one."""
+
+    version: str
+    build: BuildConfig | None = None
+    image: str | None = None
+    weight: int = Field(ge=1, le=99, description="Percent of replicas (and so of requests) running the canary.")
+
+
+class ModelConfig(_Model):
+    """One model: its image, version and how it runs. `defaults` are merged under it before parsing."""
+
+    version: str
+    build: BuildConfig | None = None
+    image: str | None = None
+    replicas: Replicas = Field(default_factory=Replicas)
+    resources: Resources = Field(default_factory=Resources)
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    port: int = Field(8080, ge=1024, le=65535, description="Unprivileged port: the pod may not bind below 1024.")
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    probes: Probes = Field(default_factory=Probes)
+    shutdown: Shutdown = Field(default_factory=Shutdown)
+    canary: Canary | None = None
+
+    @property
+    def secret_env(self) -> dict[str, str]:
+        """Env var name -> the Pulumi config key holding its secret value."""
+        return {name: value.secret_key for name, value in self.env.items() if isinstance(value, SecretRef)}
+
+    @property
+    def plain_env(self) -> dict[str, str]:
+        """Env var name -> plain value."""
+        return {name: value for name, value in self.env.items() if isinstance(value, str)}
+
+
+class RegistryConfig(_Model):
+    """Where built images are pushed; the password is the secret key `ml-platform:registryPassword`."""
+
+    server: str = Field(min_length=1)
+    username: str | None = None
+
+
+class StackConfig(_Model):
+    """The whole stack, typed. Secret values stay out of repr and out of any dump."""
+
+    environment: Literal["development", "production"] = "development"
+    namespace: str
+    create_namespace: bool = True
+    registry: RegistryConfig | None = None
+    allow_load_balancer: bool = False
+    models: dict[str, ModelConfig]
+    secret_values: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @property
+    def production(self) -> bool:
+        """True for the production environment (stricter rules, topology spread)."""
+        return self.environment == "production"
+
+    def secret(self, key: str):
+        """The secret config value `ml-platform:<key>` as a secret `pulumi.Output`."""
+        import pulumi  # imported here so parsing stays usable without a Pulumi engine
+
+        return pulumi.Output.secret(self.secret_values[key])
+
+    @property
+    def registry_password(self):
+        """`ml-platform:registryPassword` as a secret Output, or None when not set."""
+        return self.secret("registryPassword") if "registryPassword" in self.secret_values else None
+
+
+# Top-level keys under `ml-platform:` and what they hold (also the did-you-mean vocabulary).
+TOP_LEVEL_KEYS = (
+    "environment",
+    "namespace",
+    "createNamespace",
+    "registry",
+    "registryPassword",
+    "allowLoadBalancer",
+    "defaults",
+    "models",
+)
+
+
+def raw_project_config(config: Mapping[str, Any], project: str = PROJECT) -> dict[str, Any]:
+    """The `<project>:*` keys of an engine config map, prefix stripped, structured values JSON-decoded.
+
+    The language host passes every value as a string; objects, lists and booleans arrive JSON-encoded.
+    """
+    prefix = f"{project}:"
+    raw: dict[str, Any] = {}
+    for key, value in config.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix) :]
+        if isinstance(value, str) and (value[:1] in "{[" or value in ("true", "false")):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass  # a plain string that happens to start with a brace
+        raw[name] = value
+    return raw
+
+
+def parse_stack_config(
+    raw: Mapping[str, Any], *, stack_file: str, secret_keys: set[str] | frozenset[str] = frozenset()
+) -> StackConfig:
+    """Parse the raw `ml-platform:*` values (prefix stripped) into a `StackConfig`.
+
+    `secret_keys` are the (prefix-stripped) keys that are Pulumi secrets. Raises `ConfigError` listing every
+    problem, each prefixed with `stack_file`.
+    """
+    problems: list[str] = []
+    report = problems.append
+
+    referenced = _referenced_secret_keys(raw)
+    for key in raw:
+        if key in TOP_LEVEL_KEYS or key in referenced:
+            continue
+        if key in secret_keys:
+            report(f"{PROJECT}:{key}: secret is not used; reference it from a model's env as {{secretKey: {key}}}")
+            continue
+        report(f"{PROJECT}:{key}: unknown config key{_did_you_mean(key, TOP_LEVEL_KEYS, prefix=PROJECT + ':')}")
+
+    for key in sorted(referenced | {"registryPassword"} & set(raw)):
+        if key not in raw:
+            continue  # reported where it is referenced
+        if key not in secret_keys:
+            report(f"{PROJECT}:{key}: must be a secret; set it with `pulumi config set --secret {key} <value>`")
+        elif not isinstance(raw[key], str):
+            report(f"{PROJECT}:{key}: must be a string")
+
+    defaults = raw.get("defaults", {})
+    if not isinstance(defaults, dict):
+        report(f"defaults: must be a mapping of model settings, got {_shown(defaults)}")
+        defaults = {}
+    else:
+        problems.extend(_unknown_keys(ModelConfig, defaults, "defaults"))
+
+    models_raw = raw.get("models")
+    models: dict[str, ModelConfig] = {}
+    if models_raw is None:
+        report("models: required; add at least one model under ml-platform:models")
+    elif not isinstance(models_raw, dict) or not models_raw:
+        report(f"models: must be a non-empty mapping of model name -> settings, got {_shown(models_raw)}")
+    else:
+        for name, model_raw in models_raw.items():
+            path = f"models.{name}"
+            name_problem = _model_name_problem(str(name))
+            if name_problem:
+                report(f"{path}: {name_problem}")
+            if not isinstance(model_raw, dict):
+                report(f"{path}: must be a mapping of settings (version, build or image, ...), got {_shown(model_raw)}")
+                continue
+            unknown = _unknown_keys(ModelConfig, model_raw, path)
+            problems.extend(unknown)
+            model = _validate(ModelConfig, _deep_merge(defaults, model_raw), path, problems, own=model_raw, defaults=defaults)
+            if model is not None and not name_problem:
+                models[str(name)] = model
+
+    top = {k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS and k not in ("defaults", "models", "registryPassword")}
+    stack = _validate(_TopLevel, top, "", problems)
+
+    if stack is not None:
+        if not _DNS_1123_LABEL.match(stack.namespace) or len(stack.namespace) > 63:
+            report(f"namespace: {stack.namespace!r} is not a DNS-1123 label (lowercase letters, digits, '-'; <= 63)")
+        if stack.registry and stack.registry.username and "registryPassword" not in raw:
+            report(
+                "registry.username: set, but no password; run "
+                "`pulumi config set --secret registryPassword <password>`"
+            )
+        for name, model in models.items():
+            problems.extend(_model_problems(name, model, stack, raw, secret_keys))
+
+    if problems:
+        raise ConfigError([f"{stack_file}: {problem}" for problem in problems])
+    assert stack is not None
+    secret_values = {key: raw[key] for key in secret_keys if key in raw and isinstance(raw[key], str)}
+    return StackConfig(**stack.model_dump(), models=models, secret_values=secret_values)
+
+
+class _TopLevel(_Model):
+    """The scalar top-level keys, validated apart from the models."""
+
+    environment: Literal["development", "production"] = "development"
+    namespace: str = Field(min_length=1)
+    create_namespace: bool = True
+    registry: RegistryConfig | None = None
+    allow_load_balancer: bool = False
+
+
+def _model_problems(
+    name: str, model: ModelConfig, stack: _TopLevel, raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str]
+) -> list[str]:
+    """Rules that span several fields of one model (or the model and the stack)."""
+    path = f"models.{name}"
+    problems: list[str] = []
+    problems.extend(_release_problems(model, path, stack))
+    if model.replicas.min > model.replicas.max:
+        problems.append(f"{path}.replicas: min ({model.replicas.min}) must be <= max ({model.replicas.max})")
+    if stack.environment == "production" and model.replicas.min < 2:
+        problems.append(
+            f"{path}.replicas.min: production needs at least 2 replicas to survive a node drain, got {model.replicas.min}"
+        )
+    limit = model.resources.cpu_limit
+    if limit is not None and parse_quantity(limit) < parse_quantity(model.resources.cpu):
+        problems.append(f"{path}.resources.cpuLimit: {limit} must be >= the request cpu ({model.resources.cpu})")
+    if model.shutdown.termination_grace_period_seconds <= model.shutdown.pre_stop_sleep_seconds:
+        problems.append(
+            f"{path}.shutdown.terminationGracePeriodSeconds: {model.shutdown.termination_grace_period_seconds} must be "
+            f"longer than preStopSleepSeconds ({model.shutdown.pre_stop_sleep_seconds}) to leave time to drain requests"
+        )
+    for env_name, value in model.env.items():
+        env_path = f"{path}.env.{env_name}"
+        if not _ENV_NAME.match(env_name):
+            problems.append(f"{env_path}: not a valid environment variable name (letters, digits, '_')")
+        elif env_name in RESERVED_ENV:
+            problems.append(f"{env_path}: set by the platform ({', '.join(RESERVED_ENV)}); choose another name")
+        if isinstance(value, SecretRef) and value.secret_key not in raw:
+            problems.append(
+                f"{env_path}.secretKey: {PROJECT}:{value.secret_key} is not set; run "
+                f"`pulumi config set --secret {value.secret_key} <value>`"
+            )
+    canary = model.canary
+    if canary is not None:
+        if canary.version == model.version:
+            problems.append(f"{path}.canary.version: {canary.version!r} is the stable version; a canary needs a new one")
+        if model.replicas.max < 2:
+            problems.append(f"{path}.replicas.max: a canary needs room for two versions; set max >= 2")
+    return problems
+
+
+def _release_problems(model: ModelConfig, path: str, stack: _TopLevel) -> list[str]:
+    """Version, build/image rules for the stable release and the canary."""
+    problems: list[str] = []
+    releases: list[tuple[str, Any]] = [(path, model)]
+    if model.canary is not None:
+        releases.append((f"{path}.canary", model.canary))
+    for where, release in releases:
+        if not _VERSION.match(release.version):
+            problems.append(
+                f"{where}.version: {release.version!r} must be an image tag and label value "
+                "(letters, digits, '.', '_', '-'; alphanumeric at both ends; <= 63 characters)"
+            )
+        if (release.build is None) == (release.image is None):
+            both = "both" if release.build is not None else "neither"
+            problems.append(
+                f"{where}: set exactly one of `build` (build from source) or `image` (a digest-pinned reference), got {both}"
+            )
+        if release.image is not None:
+            problems.extend(_image_problems(release.image, f"{where}.image", stack))
+        if release.build is not None and stack.environment == "production":
+            problems.append(
+                f"{where}.build: production deploys only images pinned by digest; promote one "
+                "(`make promote FROM=dev TO=prod`) and set `image`"
+            )
+        if release.build is not None and stack.registry is None:
+            problems.append(f"{where}.build: building needs ml-platform:registry.server to push to")
+    return problems
+
+
+def _image_problems(image: str, path: str, stack: _TopLevel) -> list[str]:
+    if any(c.isspace() for c in image) or not image:
+        return [f"{path}: {image!r} is not an image reference"]
+    pinned = bool(_DIGEST.search(image))
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else None
+    if stack.environment == "production" and not pinned:
+        return [f"{path}: production needs an image pinned by digest (<repository>@sha256:<64 hex>), got {image!r}"]
+    if "@" in image and not pinned:
+        return [f"{path}: {image!r} has a malformed digest; expected @sha256:<64 lowercase hex>"]
+    if not pinned and (tag is None or tag == "latest"):
+        return [f"{path}: {image!r} floats; pin a version tag or, better, a digest (@sha256:...)"]
+    return []
+
+
+def _model_name_problem(name: str) -> str | None:
+    if len(name) > MODEL_NAME_MAX:
+        return f"model name {name!r} is longer than {MODEL_NAME_MAX} characters"
+    if not _DNS_1035_LABEL.match(name):
+        return (
+            f"model name {name!r} must be a DNS label: lowercase letters, digits and '-', "
+            "starting with a letter and ending with a letter or digit (e.g. iris, fraud-v2)"
+        )
+    return None
+
+
+def _validate(
+    cls: type[BaseModel],
+    data: Any,
+    path: str,
+    problems: list[str],
+    own: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+):
+    """`cls.model_validate(data)`, turning errors into problem lines; unknown keys are reported elsewhere.
+
+    When `data` is a model merged over `defaults`, an error in a value that came from `defaults` (not from
+    `own`) is reported once, at its `defaults.*` path, not once per model.
+    """
+    try:
+        return cls.model_validate(data)
+    except pydantic.ValidationError as error:
+        seen: set[str] = set()
+        for item in error.errors():
+            if item["type"] == "extra_forbidden":
+                continue
+            loc = [str(part) for part in item["loc"] if not _is_union_tag(part)]
+            where = path
+            if own is not None and defaults is not None and not _has_path(own, loc) and _has_path(defaults, loc):
+                where = "defaults"
+            key = ".".join(([where] if where else []) + loc) or "(top level)"
+            line = _error_line(key, item)
+            # One line per key: a union (env values) reports every branch that failed.
+            if key not in seen and line not in problems:
+                problems.append(line)
+            seen.add(key)
+        return None
+
+
+def _has_path(data: Any, loc: list[str]) -> bool:
+    for part in loc:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def _error_line(key: str, item: Mapping[str, Any]) -> str:
+    if item["type"] == "missing":
+        return f"{key}: required key is missing"
+    message = item["msg"].removeprefix("Value error, ")
+    # Our own value errors already quote the value.
+    if item["type"] != "value_error" and "input" in item and not isinstance(item["input"], (dict, list)):
+        message += f" (got {_shown(item['input'])})"
+    return f"{key}: {message}"
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in ("str", "int", "float", "bool", "SecretRef") or "[" in part)
+
+
+def _unknown_keys(cls: type[BaseModel], data: Any, path: str) -> list[str]:
+    """Every key in `data` that `cls` does not define, recursively, with a did-you-mean."""
+    if not isinstance(data, dict):
+        return []
+    problems = []
+    fields = {(info.alias or name): info for name, info in cls.model_fields.items()}
+    for key, value in data.items():
+        info = fields.get(key)
+        if info is None:
+            problems.append(f"{path}.{key}: unknown key{_did_you_mean(str(key), list(fields))}")
+            continue
+        for nested, is_map in _nested_models(info.annotation):
+            if is_map and isinstance(value, dict):
+                for item_key, item in value.items():
+                    if isinstance(item, dict):
+                        problems.extend(_unknown_keys(nested, item, f"{path}.{key}.{item_key}"))
+            elif not is_map and isinstance(value, dict):
+                problems.extend(_unknown_keys(nested, value, f"{path}.{key}"))
+    return problems
+
+
+def _nested_models(annotation: Any) -> list[tuple[type[BaseModel], bool]]:
+    """The config models inside a field's type: (model, True) for `dict[str, Model]`, (model, False) for `Model`."""
+    found: list[tuple[type[BaseModel], bool]] = []
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _nested_models(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found.extend(_nested_models(arg))
+    elif origin is dict:
+        found.extend((model, True) for model, _ in _nested_models(typing.get_args(annotation)[1]))
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        found.append((annotation, False))
+    return found
+
+
+def _did_you_mean(key: str, candidates, prefix: str = "") -> str:
+    close = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in candidates}
+        close = [lowered[key.lower()]] if key.lower() in lowered else []
+    if close:
+        return f"; did you mean {prefix}{close[0]}?"
+    return f" (known keys: {', '.join(sorted(candidates))})"
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` on top of `base`, merging nested mappings key by key (lists and scalars are replaced)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _referenced_secret_keys(raw: Mapping[str, Any]) -> set[str]:
+    """Config keys named by `{secretKey: ...}` env values anywhere in defaults or models."""
+    found: set[str] = set()
+    blocks = [raw.get("defaults")]
+    if isinstance(raw.get("models"), dict):
+        blocks.extend(raw["models"].values())
+    for block in blocks:
+        env = block.get("env") if isinstance(block, dict) else None
+        if isinstance(env, dict):
+            for value in env.values():
+                if isinstance(value, dict) and isinstance(value.get("secretKey"), str):
+                    found.add(value["secretKey"])
+    return found
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,39 @@
+"""The recommended `app.kubernetes.io/*` labels, and the selectors built from them.
+
+Selectors use only labels that never change for the life of a Deployment (a Deployment's selector is immutable):
+the model name and the track. The version label changes with every release, so it is never part of a selector.
+"""
+
+from __future__ import annotations
+
+PART_OF = "ml-platform"
+COMPONENT = "model-server"
+MANAGED_BY = "pulumi"
+# Stable and canary pods of one model share the Service but have their own Deployment, HPA and PDB.
+TRACK_LABEL = "ml-platform/track"
+STABLE = "stable"
+CANARY = "canary"
+
+
+def model_selector(model: str) -> dict[str, str]:
+    """Selects every pod of a model, stable and canary: the Service and the NetworkPolicy use it."""
+    return {"app.kubernetes.io/name": model, "app.kubernetes.io/instance": model}
+
+
+def track_selector(model: str, track: str = STABLE) -> dict[str, str]:
+    """Selects the pods of one track of a model: a Deployment, its PDB and its topology spread use it."""
+    return {**model_selector(model), TRACK_LABEL: track}
+
+
+def standard_labels(model: str, version: str, track: str | None = None) -> dict[str, str]:
+    """The recommended labels for an object of `model` at `version` (with the track for per-track objects)."""
+    labels = {
+        **model_selector(model),
+        "app.kubernetes.io/version": version,
+        "app.kubernetes.io/component": COMPONENT,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+    if track is not None:
+        labels[TRACK_LABEL] = track
+    return labels

@@ -1,0 +1,150 @@
+"""The pod template of a model server: one container, hardened, probed, with a writable /tmp only.
+
+Pure functions of typed config, so a test can call them without a Pulumi engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import ModelConfig
+from components.labels import standard_labels, track_selector
+from components.probes import PORT_NAME, http_probe
+from components.security import container_security_context, pod_security_context
+
+CONTAINER_NAME = "model-server"
+METRICS_PATH = "/metrics"
+# /tmp is the only writable path (the root filesystem is read-only); the server keeps scratch files there.
+TMP_SIZE_LIMIT = "256Mi"
+ZONE_KEY = "topology.kubernetes.io/zone"
+HOSTNAME_KEY = "kubernetes.io/hostname"
+
+
+@dataclass(frozen=True)
+class Release:
+    """What one track of a model runs: its version and the digest-pinned image reference."""
+
+    track: str
+    version: str
+    image: pulumi.Input[str]
+
+
+def secret_name(model: str) -> str:
+    """The Kubernetes Secret holding a model's secret env values."""
+    return f"{model}-env"
+
+
+def env_vars(model: str, config: ModelConfig, version: str) -> list[k8s.core.v1.EnvVarArgs]:
+    """The platform's variables (the server contract), then plain values, then `secretKeyRef`s to the Secret."""
+    env = [
+        k8s.core.v1.EnvVarArgs(name="PORT", value=str(config.port)),
+        k8s.core.v1.EnvVarArgs(name="MODEL_NAME", value=model),
+        k8s.core.v1.EnvVarArgs(name="MODEL_VERSION", value=version),
+    ]
+    env += [k8s.core.v1.EnvVarArgs(name=name, value=value) for name, value in sorted(config.plain_env.items())]
+    env += [
+        k8s.core.v1.EnvVarArgs(
+            name=name,
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret_name(model), key=name, optional=False)
+            ),
+        )
+        for name in sorted(config.secret_env)
+    ]
+    return env
+
+
+def resource_requirements(config: ModelConfig) -> k8s.core.v1.ResourceRequirementsArgs:
+    """Requests = limits (Guaranteed QoS) unless a higher `cpuLimit` is given; memory limit always = request."""
+    resources = config.resources
+    requests = {"cpu": resources.cpu, "memory": resources.memory}
+    limits = {"cpu": resources.cpu_limit or resources.cpu, "memory": resources.memory}
+    if resources.gpu is not None:
+        # Extended resources must have requests equal to limits.
+        requests[resources.gpu.resource] = str(resources.gpu.count)
+        limits[resources.gpu.resource] = str(resources.gpu.count)
+    return k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=limits)
+
+
+def container(model: str, config: ModelConfig, release: Release) -> k8s.core.v1.ContainerArgs:
+    """The model server container."""
+    return k8s.core.v1.ContainerArgs(
+        name=CONTAINER_NAME,
+        image=release.image,
+        # The reference is pinned by digest: the node's copy can never be stale.
+        image_pull_policy="IfNotPresent",
+        ports=[k8s.core.v1.ContainerPortArgs(name=PORT_NAME, container_port=config.port, protocol="TCP")],
+        env=env_vars(model, config, release.version),
+        resources=resource_requirements(config),
+        security_context=container_security_context(),
+        startup_probe=http_probe(config.probes.startup),
+        readiness_probe=http_probe(config.probes.readiness),
+        liveness_probe=http_probe(config.probes.liveness),
+        lifecycle=k8s.core.v1.LifecycleArgs(
+            # Keep serving while the endpoint removal reaches every proxy, then take SIGTERM. The sleep action
+            # (Kubernetes 1.30+) needs no shell or `sleep` binary in the image.
+            pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                sleep=k8s.core.v1.SleepActionArgs(seconds=config.shutdown.pre_stop_sleep_seconds)
+            )
+        ),
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        termination_message_policy="FallbackToLogsOnError",
+    )
+
+
+def topology_spread(model: str, track: str) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
+    """Spread one track's pods over zones (best effort) and nodes (enforced)."""
+    selector = k8s.meta.v1.LabelSelectorArgs(match_labels=track_selector(model, track))
+    # pod-template-hash: count only pods of the same rollout, so a rolling update does not skew the spread.
+    return [
+        k8s.core.v1.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key=ZONE_KEY,
+            # Best effort: a cluster with one zone, or a zone down, must still schedule.
+            when_unsatisfiable="ScheduleAnyway",
+            label_selector=selector,
+            match_label_keys=["pod-template-hash"],
+        ),
+        k8s.core.v1.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key=HOSTNAME_KEY,
+            when_unsatisfiable="DoNotSchedule",
+            label_selector=selector,
+            match_label_keys=["pod-template-hash"],
+        ),
+    ]
+
+
+def scrape_annotations(config: ModelConfig) -> dict[str, str]:
+    """Prometheus scrape annotations: metrics are served on the serving port."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(config.port), "prometheus.io/path": METRICS_PATH}
+
+
+def pod_template(
+    model: str, config: ModelConfig, release: Release, *, service_account: pulumi.Input[str], spread: bool
+) -> k8s.core.v1.PodTemplateSpecArgs:
+    """The pod template for one track of a model."""
+    return k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            labels=standard_labels(model, release.version, release.track),
+            annotations=scrape_annotations(config),
+        ),
+        spec=k8s.core.v1.PodSpecArgs(
+            service_account_name=service_account,
+            automount_service_account_token=False,
+            # Service links inject one env var per Service in the namespace: noise, and a startup cost.
+            enable_service_links=False,
+            security_context=pod_security_context(),
+            containers=[container(model, config, release)],
+            volumes=[
+                k8s.core.v1.VolumeArgs(
+                    name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT)
+                )
+            ],
+            termination_grace_period_seconds=config.shutdown.termination_grace_period_seconds,
+            topology_spread_constraints=topology_spread(model, release.track) if spread else None,
+        ),
+    )
