@@ -1,0 +1,82 @@
+"""Image references: no :latest or untagged images; pinned by digest outside development."""
+
+import pytest
+
+from policy import PolicyContext, evaluate
+from policy.images import parse_image
+from tests.policy import manifests as m
+
+DEV = PolicyContext(environment="development")
+PROD = PolicyContext(environment="production")
+
+
+def with_image(image):
+    deployment = m.deployment()
+    m.container_of(deployment)["image"] = image
+    return deployment
+
+
+def rules_broken(image, context):
+    return sorted({v.rule for v in evaluate([with_image(image)], context)})
+
+
+@pytest.mark.parametrize("reference,expected", [
+    ("nginx", ("nginx", None, None)),
+    ("nginx:1.27", ("nginx", "1.27", None)),
+    ("localhost:5001/iris", ("localhost:5001/iris", None, None)),
+    ("localhost:5001/iris:1.0", ("localhost:5001/iris", "1.0", None)),
+    (f"localhost:5001/iris@{m.DIGEST}", ("localhost:5001/iris", None, m.DIGEST)),
+    (f"r.io/a/b:2@{m.DIGEST}", ("r.io/a/b", "2", m.DIGEST)),
+])
+def test_image_references_are_split_like_the_runtime_does(reference, expected):
+    parsed = parse_image(reference)
+    assert (parsed.repository, parsed.tag, parsed.digest) == expected
+
+
+def test_latest_tag_is_rejected():
+    assert rules_broken("registry.example.com/iris:latest", DEV) == ["image-tag"]
+
+
+def test_untagged_image_is_rejected():
+    violations = evaluate([with_image("localhost:5001/iris")], DEV)
+    assert [(v.rule, v.field) for v in violations] == [("image-tag", "spec.template.spec.containers[0].image")]
+    assert "no tag" in violations[0].message
+
+
+def test_versioned_tag_passes_in_development():
+    assert rules_broken("localhost:5001/iris:1.2.0", DEV) == []
+
+
+def test_digest_without_tag_passes_the_tag_rule():
+    assert rules_broken(f"localhost:5001/iris@{m.DIGEST}", PROD) == []
+
+
+def test_latest_pinned_by_digest_is_not_floating():
+    assert rules_broken(f"localhost:5001/iris:latest@{m.DIGEST}", PROD) == []
+
+
+def test_missing_image_is_rejected():
+    deployment = m.deployment()
+    del m.container_of(deployment)["image"]
+    assert [v.rule for v in evaluate([deployment], DEV)] == ["image-tag"]
+
+
+def test_prod_images_are_pinned_by_digest():
+    assert rules_broken(m.IMAGE, PROD) == []
+
+
+def test_tag_only_image_is_rejected_in_production():
+    violations = [v for v in evaluate([with_image("registry.example.com/iris:1.2.0")], PROD)]
+    assert [v.rule for v in violations] == ["image-digest"]
+    assert str(violations[0]) == (
+        "Deployment ml-prod/iris: spec.template.spec.containers[0].image: "
+        "not pinned by digest (registry.example.com/iris:1.2.0)"
+    )
+
+
+def test_malformed_digest_is_not_a_pin():
+    assert rules_broken("registry.example.com/iris:1.2.0@sha256:abc", PROD) == ["image-digest"]
+
+
+def test_unknown_environment_is_judged_as_production():
+    assert rules_broken("registry.example.com/iris:1.2.0", PolicyContext(environment="staging")) == ["image-digest"]
