@@ -7,7 +7,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 PORT ?= 8080
 
-.PHONY: venv test render preview up serve image bench promote diff clean
+.PHONY: venv test render preview up serve image base-image lock bench promote diff clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt model/requirements.in
@@ -48,6 +48,26 @@ preview:
 up:
 	$(require_pulumi)
 	pulumi up --stack $(STACK)
+
+# The model server image (docs/image.md). BASE_IMAGE empty: the Dockerfile's default, python:3.11-slim-bookworm.
+# CA_FILE (default: this machine's CA bundle; empty: none) becomes the BuildKit secret `ca`, trusted by pip in the build.
+TAG ?= ml-platform/model-server:dev
+BASE_IMAGE ?=
+CA_FILE ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
+image:
+	$(PYTHON) -m tools.docker.build --tag $(TAG) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(CA_FILE),--ca-file $(CA_FILE))
+
+# A local Debian bookworm + Python 3.11 base (debootstrap + docker import), for machines that cannot pull images.
+LOCAL_BASE_IMAGE ?= ml-platform/python-base:3.11-bookworm
+base-image:
+	bash tools/docker/base-image.sh $(LOCAL_BASE_IMAGE)
+
+# Re-pins model/requirements.lock (exact versions, sha256 of every wheel: x86_64 and aarch64) from requirements.in.
+lock:
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp/venv" && "$$tmp/venv/bin/pip" install -q 'uv>=0.5,<1' && \
+	"$$tmp/venv/bin/uv" pip compile --quiet --python-platform linux --python-version 3.11 --generate-hashes \
+		--custom-compile-command 'make lock' model/requirements.in -o model/requirements.lock
 
 clean:
 	rm -rf build .pytest_cache
