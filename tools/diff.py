@@ -30,23 +30,34 @@ def diff_objects(
     old: Iterable[Mapping[str, Any]], new: Iterable[Mapping[str, Any]], old_label: str, new_label: str
 ) -> str:
     """A unified diff of two lists of objects, one section per kind/name that differs ('' when equal)."""
-    before = {object_key(obj): render.to_yaml(obj) for obj in old}
-    after = {object_key(obj): render.to_yaml(obj) for obj in new}
+    before = {object_key(obj): obj for obj in old}
+    after = {object_key(obj): obj for obj in new}
+    # Each stack usually owns one namespace, named after the stack: compare those two with each other.
+    old_ns = [key for key in before if key[0] == "Namespace"]
+    new_ns = [key for key in after if key[0] == "Namespace"]
+    if len(old_ns) == 1 and len(new_ns) == 1:
+        after = {(old_ns[0] if key == new_ns[0] else key): obj for key, obj in after.items()}
     # Objects in the first stack's order, then those only the second has.
     keys = list(before) + [key for key in after if key not in before]
     sections = []
-    for kind, name in keys:
-        a, b = before.get((kind, name), ""), after.get((kind, name), "")
+    for key in keys:
+        a = render.to_yaml(before[key]) if key in before else ""
+        b = render.to_yaml(after[key]) if key in after else ""
         if a == b:
             continue
         lines = difflib.unified_diff(
             a.splitlines(keepends=True),
             b.splitlines(keepends=True),
-            fromfile=f"{old_label}/{kind}/{name}" if a else "/dev/null",
-            tofile=f"{new_label}/{kind}/{name}" if b else "/dev/null",
+            fromfile=_label(old_label, before[key]) if a else "/dev/null",
+            tofile=_label(new_label, after[key]) if b else "/dev/null",
         )
         sections.append("".join(lines))
     return "".join(sections)
+
+
+def _label(stack: str, obj: Mapping[str, Any]) -> str:
+    kind, name = object_key(obj)
+    return f"{stack}/{kind}/{name}"
 
 
 class _Parser(argparse.ArgumentParser):

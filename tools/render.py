@@ -1,6 +1,6 @@
 """Render a stack offline: run the real program under mocks, write its Kubernetes objects, check them.
 
-    python -m tools.render --stack dev [--out build/dev] [--skip-checkov]
+    python -m tools.render --stack dev [--out build/dev] [--skip-checkov] [--project-dir .]
 
 Writes one YAML file per object under OUT (stable names: `<kind>-<name>.yaml`) and `OUT/outputs.json` exactly
 as `pulumi stack output --json` prints it; prints a summary table; then validates every object strictly for
@@ -64,8 +64,8 @@ def render_stack(stack: str, *, project_dir: Path = stack_run.ROOT) -> Rendered:
         raise UsageError(str(error)) from None
     except (stack_run.ProgramError, ConfigError) as error:
         raise RenderFailed(error.problems) from None
-    objects = [mask_secrets(obj) for obj in run.manifests()]
-    return Rendered(stack=stack, config=config, objects=objects, outputs=run.outputs)
+    objects = [mask_secrets(whole_numbers(obj)) for obj in run.manifests()]
+    return Rendered(stack=stack, config=config, objects=objects, outputs=whole_numbers(run.outputs))
 
 
 def load_config(stack: str, project_dir: Path = stack_run.ROOT) -> Any:
@@ -83,6 +83,21 @@ def load_config(stack: str, project_dir: Path = stack_run.ROOT) -> Any:
 
 def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def whole_numbers(value: Any) -> Any:
+    """``value`` with every integral float as an int.
+
+    The engine carries numbers as doubles (protobuf Struct), so `8080` arrives as `8080.0`; the Kubernetes API
+    rejects `8080.0` for an int32 field, and `pulumi stack output --json` prints `8080`.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {key: whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(item) for item in value]
+    return value
 
 
 def mask_secrets(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,13 +204,24 @@ def format_table(rows: Iterable[tuple[str, ...]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
-def check(rendered: Rendered, files: list[Path] | None, *, run_checkov: bool = True) -> list[str]:
+@dataclass(frozen=True)
+class CheckReport:
+    """The problems found, one line each, and what was checked (for the closing line)."""
+
+    problems: list[str]
+    checked: list[str]
+
+
+def check(rendered: Rendered, files: list[Path] | None, *, run_checkov: bool = True) -> CheckReport:
     """Every problem with the rendered objects: schema, policy, then checkov (on the written files)."""
-    problems = [f"schema: {problem}" for problem in validate.validate_objects(rendered.objects)]
+    versions = validate.supported_versions()
+    problems = [f"schema: {problem}" for problem in validate.validate_objects(rendered.objects, versions)]
+    checked = [f"schema (Kubernetes {validate.version_span(versions)}, strict)"]
     context = policy.PolicyContext(
         environment=rendered.config.environment, allow_load_balancer=rendered.config.allow_load_balancer
     )
     problems += [f"policy: {violation}" for violation in policy.evaluate(rendered.objects, context)]
+    checked.append(f"policy ({context.environment})")
     if run_checkov and files:
         try:
             result = checkov_scan.scan_files(files)
@@ -204,7 +230,9 @@ def check(rendered: Rendered, files: list[Path] | None, *, run_checkov: bool = T
         else:
             problems += [f"checkov: {finding}" for finding in result.failed]
             problems += [f"checkov: could not parse {path}" for path in result.parsing_errors]
-    return problems
+            checked.append(f"checkov ({result.passed} passed, {len(result.failed)} failed, "
+                           f"{len(result.skipped)} skipped by annotation)")
+    return CheckReport(problems=problems, checked=checked)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -219,6 +247,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stack", required=True, help="stack name: renders Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="output directory (default: build/<stack>)")
     parser.add_argument("--skip-checkov", action="store_true", help="do not run checkov (schema and policy still run)")
+    parser.add_argument("--project-dir", type=Path, default=stack_run.ROOT, help="the Pulumi project (default: this repo)")
     return parser.parse_args(argv)
 
 
@@ -226,11 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     try:
         args = _arguments(argv)
-        rendered = render_stack(args.stack)
-        out = args.out or stack_run.ROOT / "build" / args.stack
+        rendered = render_stack(args.stack, project_dir=args.project_dir)
+        out = args.out or Path("build") / args.stack
         files = write_render(rendered, out)
         print(format_table(summary_rows(rendered)))
-        problems = check(rendered, files, run_checkov=not args.skip_checkov)
+        report = check(rendered, files, run_checkov=not args.skip_checkov)
     except UsageError as error:
         print(f"render: {error}", file=sys.stderr)
         return 2
@@ -238,13 +267,12 @@ def main(argv: list[str] | None = None) -> int:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 1
-    for problem in problems:
+    sys.stdout.flush()  # the table first, then the problems, when both go to one terminal or log
+    for problem in report.problems:
         print(problem, file=sys.stderr)
-    status = f"{len(problems)} problem(s)" if problems else "valid"
-    versions = validate.version_span(validate.supported_versions())
-    print(f"render: {args.stack}: {len(files)} objects written to {out}; {status} "
-          f"(Kubernetes {versions}, policy{'' if args.skip_checkov else ', checkov'})")
-    return 1 if problems else 0
+    status = f"{len(report.problems)} problem(s)" if report.problems else "valid"
+    print(f"render: {args.stack}: {len(files)} objects written to {out}; {status}: {'; '.join(report.checked)}")
+    return 1 if report.problems else 0
 
 
 if __name__ == "__main__":
