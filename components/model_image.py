@@ -37,6 +37,11 @@ def image_name(registry: RegistryConfig, repository: str, tag: str) -> str:
     return f"{registry.server.rstrip('/')}/{repository}:{tag}"
 
 
+def registry_host(registry: RegistryConfig) -> str:
+    """The host Docker logs in to: `ghcr.io/acme` -> `ghcr.io` (a server may carry a repository path)."""
+    return registry.server.split("/", 1)[0]
+
+
 def docker_build_args(build: BuildConfig) -> docker.DockerBuildArgs:
     """pulumi-docker build settings from the typed build config (BuildKit, for cache mounts and --platform)."""
     return docker.DockerBuildArgs(
@@ -57,7 +62,7 @@ class ModelImage(pulumi.ComponentResource):
         registry = None
         if args.registry.username is not None:
             registry = docker.RegistryArgs(
-                server=args.registry.server,
+                server=registry_host(args.registry),
                 username=args.registry.username,
                 password=pulumi.Output.secret(args.registry_password) if args.registry_password is not None else None,
             )

@@ -1,0 +1,314 @@
+"""Every mistake a user can make in a stack file gets one clear line naming the file and the full key path."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from components.config import ConfigError, parse_stack_config
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+PINNED = f"registry.example.com/ml/iris@{DIGEST}"
+
+
+def dev_config(**models) -> dict:
+    """A valid development stack config (prefix stripped); `models` replaces the model map."""
+    return {
+        "namespace": "ml-dev",
+        "registry": {"server": "localhost:5001"},
+        "models": models or {"iris": {"version": "1.0.0", "build": {"context": "./model"}}},
+    }
+
+
+def prod_config(**models) -> dict:
+    return {
+        "environment": "production",
+        "namespace": "ml-prod",
+        "models": models or {"iris": {"version": "1.0.0", "image": PINNED, "replicas": {"min": 3, "max": 10}}},
+    }
+
+
+def problems_of(raw: dict, stack_file: str = "Pulumi.dev.yaml", secret_keys=frozenset()) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(raw, stack_file=stack_file, secret_keys=secret_keys)
+    assert all(line.startswith(f"{stack_file}: ") for line in caught.value.problems)
+    assert all("\n" not in line for line in caught.value.problems)
+    return caught.value.problems
+
+
+def with_model(base: dict, **changes) -> dict:
+    raw = copy.deepcopy(base)
+    raw["models"]["iris"].update(changes)
+    return raw
+
+
+def test_the_example_stacks_shape_parses_without_problems():
+    assert parse_stack_config(dev_config(), stack_file="Pulumi.dev.yaml").models["iris"].version == "1.0.0"
+    assert parse_stack_config(prod_config(), stack_file="Pulumi.prod.yaml").production
+
+
+def test_min_greater_than_max_is_reported_with_both_values():
+    raw = with_model(dev_config(), replicas={"min": 5, "max": 3})
+    assert problems_of(raw) == ["Pulumi.dev.yaml: models.iris.replicas: min (5) must be <= max (3)"]
+
+
+@pytest.mark.parametrize("field", ["min", "max"])
+@pytest.mark.parametrize("count", [0, -1])
+def test_zero_or_negative_replica_counts_are_rejected(field, count):
+    raw = with_model(dev_config(), replicas={"min": 1, "max": 3, field: count})
+    problems = problems_of(raw)
+    assert any(p.startswith(f"Pulumi.dev.yaml: models.iris.replicas.{field}: ") and f"(got {count})" in p for p in problems)
+
+
+@pytest.mark.parametrize("utilization", [0, 101, 150])
+def test_cpu_utilization_outside_1_to_100_is_rejected(utilization):
+    raw = with_model(dev_config(), autoscaling={"targetCPUUtilization": utilization})
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.dev.yaml: models.iris.autoscaling.targetCPUUtilization: ")
+    assert f"(got {utilization})" in problem
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("cpu", "lots"), ("memory", "1 gigabyte"), ("cpu", "-1"), ("memory", "12XB"), ("cpuLimit", "two")],
+)
+def test_bad_quantities_are_rejected_naming_the_field(field, value):
+    raw = with_model(dev_config(), resources={field: value})
+    (problem,) = problems_of(raw)
+    assert problem.startswith(f"Pulumi.dev.yaml: models.iris.resources.{field}: {value!r} is not a Kubernetes quantity")
+
+
+def test_memory_in_millibytes_is_a_slip_with_a_suggested_fix():
+    (problem,) = problems_of(with_model(dev_config(), resources={"memory": "512m"}))
+    assert problem == (
+        "Pulumi.dev.yaml: models.iris.resources.memory: '512m' means thousandths of a byte; write 512Mi or 512M"
+    )
+
+
+def test_zero_cpu_is_rejected():
+    (problem,) = problems_of(with_model(dev_config(), resources={"cpu": "0"}))
+    assert problem == "Pulumi.dev.yaml: models.iris.resources.cpu: '0' must be greater than zero"
+
+
+def test_cpu_limit_below_the_request_is_rejected():
+    (problem,) = problems_of(with_model(dev_config(), resources={"cpu": "1", "cpuLimit": "500m"}))
+    assert problem == "Pulumi.dev.yaml: models.iris.resources.cpuLimit: 500m must be >= the request cpu (1)"
+
+
+def test_missing_version_is_reported():
+    raw = dev_config(iris={"build": {"context": "./model"}})
+    assert problems_of(raw) == ["Pulumi.dev.yaml: models.iris.version: required key is missing"]
+
+
+@pytest.mark.parametrize("version", ["1.0.0 beta", "-1", "v1/2", "x" * 64])
+def test_version_must_be_an_image_tag_and_label_value(version):
+    (problem,) = problems_of(with_model(dev_config(), version=version))
+    assert problem.startswith(f"Pulumi.dev.yaml: models.iris.version: {version!r} must be an image tag")
+
+
+def test_both_build_and_image_is_rejected():
+    raw = with_model(dev_config(), image=PINNED)
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.dev.yaml: models.iris: set exactly one of `build`")
+    assert problem.endswith("got both")
+
+
+def test_neither_build_nor_image_is_rejected():
+    raw = dev_config(iris={"version": "1.0.0"})
+    (problem,) = problems_of(raw)
+    assert problem.endswith("got neither")
+
+
+def test_production_image_must_be_pinned_by_digest():
+    raw = with_model(prod_config(), image="registry.example.com/ml/iris:1.0.0")
+    (problem,) = problems_of(raw, "Pulumi.prod.yaml")
+    assert problem == (
+        "Pulumi.prod.yaml: models.iris.image: production needs an image pinned by digest "
+        "(<repository>@sha256:<64 hex>), got 'registry.example.com/ml/iris:1.0.0'"
+    )
+
+
+def test_production_may_not_build_from_source():
+    raw = prod_config(iris={"version": "1.0.0", "build": {"context": "./model"}, "replicas": {"min": 3, "max": 5}})
+    raw["registry"] = {"server": "localhost:5001"}
+    (problem,) = problems_of(raw, "Pulumi.prod.yaml")
+    assert problem.startswith("Pulumi.prod.yaml: models.iris.build: production deploys only images pinned by digest")
+
+
+def test_production_needs_at_least_two_replicas():
+    (problem,) = problems_of(with_model(prod_config(), replicas={"min": 1, "max": 3}), "Pulumi.prod.yaml")
+    assert problem.startswith("Pulumi.prod.yaml: models.iris.replicas.min: production needs at least 2 replicas")
+
+
+@pytest.mark.parametrize("image", ["registry.example.com/ml/iris", "registry.example.com/ml/iris:latest"])
+def test_floating_images_are_rejected_even_in_development(image):
+    raw = dev_config(iris={"version": "1.0.0", "image": image})
+    (problem,) = problems_of(raw)
+    assert problem.startswith(f"Pulumi.dev.yaml: models.iris.image: {image!r} floats")
+
+
+def test_a_malformed_digest_is_rejected():
+    raw = dev_config(iris={"version": "1.0.0", "image": "registry.example.com/ml/iris@sha256:abc"})
+    (problem,) = problems_of(raw)
+    assert "malformed digest" in problem
+
+
+@pytest.mark.parametrize("name", ["Iris", "iris_v2", "2iris", "iris-", "a" * 57, "iris.v2"])
+def test_model_names_must_be_dns_labels(name):
+    raw = dev_config(**{name: {"version": "1.0.0", "build": {"context": "./model"}}})
+    (problem,) = problems_of(raw)
+    assert problem.startswith(f"Pulumi.dev.yaml: models.{name}: model name {name!r}")
+
+
+def test_an_unknown_top_level_key_suggests_the_known_one():
+    raw = dev_config()
+    raw["namspace"] = raw.pop("namespace")
+    problems = problems_of(raw)
+    assert "Pulumi.dev.yaml: ml-platform:namspace: unknown config key; did you mean ml-platform:namespace?" in problems
+    assert "Pulumi.dev.yaml: namespace: required key is missing" in problems
+
+
+@pytest.mark.parametrize(
+    "path, wrong, right",
+    [
+        (("replicas",), "mni", "min"),
+        (("autoscaling",), "targetCpuUtilization", "targetCPUUtilization"),
+        (("resources",), "memroy", "memory"),
+        (("probes", "readiness"), "pth", "path"),
+        (("build",), "dockerFile", "dockerfile"),
+        ((), "replica", "replicas"),
+    ],
+)
+def test_unknown_model_keys_suggest_the_known_one_at_every_level(path, wrong, right):
+    raw = dev_config()
+    node = raw["models"]["iris"]
+    for part in path:
+        node = node.setdefault(part, {})
+    node[wrong] = node.pop(right, 1)
+    problems = problems_of(raw)
+    key = ".".join(("models", "iris", *path, wrong))
+    assert f"Pulumi.dev.yaml: {key}: unknown key; did you mean {right}?" in problems
+
+
+def test_an_unknown_key_in_defaults_is_reported_once_at_its_defaults_path():
+    raw = dev_config(
+        iris={"version": "1.0.0", "build": {"context": "./model"}},
+        wine={"version": "2.0.0", "build": {"context": "./model"}},
+    )
+    raw["defaults"] = {"resources": {"cpus": "1"}}
+    assert problems_of(raw) == ["Pulumi.dev.yaml: defaults.resources.cpus: unknown key; did you mean cpu?"]
+
+
+def test_a_bad_value_in_defaults_is_reported_once_at_its_defaults_path():
+    raw = dev_config(
+        iris={"version": "1.0.0", "build": {"context": "./model"}},
+        wine={"version": "2.0.0", "build": {"context": "./model"}},
+    )
+    raw["defaults"] = {"resources": {"cpu": "lots"}}
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.dev.yaml: defaults.resources.cpu: 'lots' is not a Kubernetes quantity")
+
+
+def test_all_problems_are_reported_at_once():
+    raw = dev_config(
+        iris={"version": "1.0.0", "build": {"context": "./model"}, "replicas": {"min": 5, "max": 3}},
+        Wine={"version": "1.0.0", "build": {"context": "./model"}},
+        cat={"build": {"context": "./model"}},
+    )
+    raw["namspace"] = "x"
+    problems = problems_of(raw)
+    assert len(problems) == 4
+    assert {p.split(": ")[1] for p in problems} == {
+        "ml-platform:namspace",
+        "models.Wine",
+        "models.cat.version",
+        "models.iris.replicas",
+    }
+
+
+def test_a_secret_env_value_must_name_a_set_config_key():
+    raw = with_model(dev_config(), env={"API_TOKEN": {"secretKey": "apiToken"}})
+    (problem,) = problems_of(raw)
+    assert problem == (
+        "Pulumi.dev.yaml: models.iris.env.API_TOKEN.secretKey: ml-platform:apiToken is not set; "
+        "run `pulumi config set --secret apiToken <value>`"
+    )
+
+
+def test_a_secret_env_value_must_be_a_pulumi_secret():
+    raw = with_model(dev_config(), env={"API_TOKEN": {"secretKey": "apiToken"}})
+    raw["apiToken"] = "in plain text"
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.dev.yaml: ml-platform:apiToken: must be a secret")
+
+
+def test_a_typo_in_secret_key_is_an_unknown_key():
+    raw = with_model(dev_config(), env={"API_TOKEN": {"secretkey": "apiToken"}})
+    raw["apiToken"] = "s3cr3t"
+    problems = problems_of(raw, secret_keys={"apiToken"})
+    assert "Pulumi.dev.yaml: models.iris.env.API_TOKEN.secretkey: unknown key; did you mean secretKey?" in problems
+
+
+@pytest.mark.parametrize("name", ["PORT", "MODEL_NAME", "MODEL_VERSION"])
+def test_env_may_not_override_the_server_contract(name):
+    (problem,) = problems_of(with_model(dev_config(), env={name: "x"}))
+    assert problem.startswith(f"Pulumi.dev.yaml: models.iris.env.{name}: set by the platform")
+
+
+def test_env_values_must_be_strings():
+    (problem,) = problems_of(with_model(dev_config(), env={"WORKERS": 4}))
+    assert problem == "Pulumi.dev.yaml: models.iris.env.WORKERS: Input should be a valid string (got 4)"
+
+
+def test_building_needs_a_registry():
+    raw = dev_config()
+    del raw["registry"]
+    (problem,) = problems_of(raw)
+    assert problem == "Pulumi.dev.yaml: models.iris.build: building needs ml-platform:registry.server to push to"
+
+
+def test_a_registry_username_needs_the_password_secret():
+    raw = dev_config()
+    raw["registry"]["username"] = "ci"
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.dev.yaml: registry.username: set, but no password")
+
+
+@pytest.mark.parametrize("environment", ["prod", "staging", "Production"])
+def test_environment_is_development_or_production(environment):
+    raw = dev_config()
+    raw["environment"] = environment
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.dev.yaml: environment: Input should be 'development' or 'production'")
+
+
+def test_namespace_must_be_a_dns_label():
+    raw = dev_config()
+    raw["namespace"] = "ML_Dev"
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.dev.yaml: namespace: 'ML_Dev' is not a DNS-1123 label")
+
+
+def test_privileged_ports_are_rejected_because_the_pod_runs_unprivileged():
+    (problem,) = problems_of(with_model(dev_config(), port=80))
+    assert problem == "Pulumi.dev.yaml: models.iris.port: Input should be greater than or equal to 1024 (got 80)"
+
+
+def test_grace_period_must_outlast_the_pre_stop_pause():
+    raw = with_model(dev_config(), shutdown={"preStopSleepSeconds": 30, "terminationGracePeriodSeconds": 30})
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.dev.yaml: models.iris.shutdown.terminationGracePeriodSeconds: 30 must be longer")
+
+
+def test_no_models_is_an_error():
+    raw = dev_config()
+    raw["models"] = {}
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.dev.yaml: models: must be a non-empty mapping")
+
+
+def test_a_missing_models_key_is_an_error():
+    raw = dev_config()
+    del raw["models"]
+    assert problems_of(raw) == ["Pulumi.dev.yaml: models: required; add at least one model under ml-platform:models"]

@@ -1,0 +1,68 @@
+"""`ModelImage` alone under Pulumi mocks: what it asks pulumi-docker to build and push, and what it exposes."""
+
+from __future__ import annotations
+
+from pulumi.runtime import rpc
+
+from components.config import BuildConfig, RegistryConfig
+from components.model_image import TYPE_TOKEN, ModelImage, ModelImageArgs
+from tests.pulumi.engine import one, register
+
+IMAGE = "docker:index/image:Image"
+
+
+def image(build: BuildConfig, registry: RegistryConfig, password=None):
+    def create():
+        component = ModelImage(
+            "iris", ModelImageArgs(repository="iris", tag="1.0.0", build=build, registry=registry, registry_password=password)
+        )
+        return component.image_ref
+
+    return register(create)
+
+
+def test_it_builds_the_context_and_pushes_under_the_version_tag():
+    registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
+    inputs = one(registered, IMAGE)
+    assert inputs["imageName"] == "localhost:5001/iris:1.0.0"
+    assert inputs["build"]["context"] == "./model"
+    assert inputs["build"]["builderVersion"] == "BuilderBuildKit"
+    assert inputs["skipPush"] is False
+
+
+def test_build_options_are_passed_through():
+    build = BuildConfig(context="./model", dockerfile="./model/Dockerfile.gpu", platform="linux/amd64", args={"X": "1"}, target="serve")
+    registered, _ = image(build, RegistryConfig(server="localhost:5001"))
+    inputs = one(registered, IMAGE)["build"]
+    assert inputs["dockerfile"] == "./model/Dockerfile.gpu"
+    assert inputs["platform"] == "linux/amd64"
+    assert inputs["args"] == {"X": "1"}
+    assert inputs["target"] == "serve"
+
+
+def test_image_ref_is_the_pushed_digest_pinned_reference():
+    _, ref = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
+    assert ref == "localhost:5001/iris@sha256:" + "ab" * 32
+
+
+def test_a_local_registry_needs_no_credentials():
+    registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
+    assert "registry" not in one(registered, IMAGE)
+
+
+def test_registry_credentials_are_passed_with_the_password_as_a_secret():
+    registered, _ = image(
+        BuildConfig(context="./model"), RegistryConfig(server="ghcr.io/acme", username="ci"), password="hunter2"
+    )
+    registry = one(registered, IMAGE)["registry"]
+    # A secret inside makes the whole object secret for the engine.
+    assert rpc.is_rpc_secret(registry)
+    # Docker logs in to the registry host; the path is part of the image name only.
+    assert registry["value"] == {"server": "ghcr.io", "username": "ci", "password": "hunter2"}
+    assert one(registered, IMAGE)["imageName"] == "ghcr.io/acme/iris:1.0.0"
+
+
+def test_the_image_is_a_child_of_the_component():
+    registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
+    (docker_image,) = [r for r in registered if r.type == IMAGE]
+    assert docker_image.parent.endswith(f"{TYPE_TOKEN}::iris")

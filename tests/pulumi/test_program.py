@@ -1,0 +1,145 @@
+"""The whole program, run offline for the real dev and prod stack files (tools.stack_run)."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from tools.stack_run import ProgramError, load_stack_config, run_stack
+
+PINNED = re.compile(r"^[^\s@]+@sha256:[a-f0-9]{64}$")
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return run_stack("dev")
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return run_stack("prod")
+
+
+def kinds(run) -> list[str]:
+    return sorted(m["kind"] for m in run.manifests())
+
+
+def objects(run, kind: str) -> list[dict]:
+    return [m for m in run.manifests() if m["kind"] == kind]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_outputs_have_the_documented_shape(stack, request):
+    run = request.getfixturevalue(stack)
+    outputs = run.outputs
+    assert set(outputs) == {"namespace", "models"}
+    assert outputs["namespace"] == f"ml-{stack}"
+    for name, model in outputs["models"].items():
+        assert set(model) == {"image", "version", "service", "endpoint"}
+        assert model["service"] == name
+        assert model["endpoint"] == f"http://{name}.ml-{stack}.svc.cluster.local:8080"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_deployed_image_is_pinned_by_digest(stack, request):
+    run = request.getfixturevalue(stack)
+    for deployment in objects(run, "Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            assert PINNED.match(container["image"]), container["image"]
+    for model in run.outputs["models"].values():
+        assert PINNED.match(model["image"])
+
+
+def test_dev_builds_the_model_and_deploys_the_built_digest(dev):
+    (image,) = dev.of_type("docker:index/image:Image")
+    assert image.inputs["imageName"] == "localhost:5001/iris:1.0.0"
+    assert image.inputs["build"]["context"] == "./model"
+    (deployment,) = objects(dev, "Deployment")
+    deployed = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert deployed == image.outputs["repoDigest"] == dev.outputs["models"]["iris"]["image"]
+
+
+def test_dev_creates_a_restricted_namespace_and_the_model_objects(dev):
+    assert kinds(dev) == sorted(
+        ["Namespace", "ServiceAccount", "Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy"]
+    )
+    (namespace,) = objects(dev, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_dev_runs_one_to_three_small_replicas(dev):
+    (hpa,) = objects(dev, "HorizontalPodAutoscaler")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
+
+
+def test_prod_builds_nothing_and_deploys_the_promoted_reference(prod):
+    assert prod.of_type("docker:index/image:Image") == []
+    config = load_stack_config("prod")
+    (deployment,) = objects(prod, "Deployment")
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == config["ml-platform:models"]["iris"]["image"]
+
+
+def test_prod_runs_at_least_three_replicas_with_a_disruption_budget(prod):
+    (hpa,) = objects(prod, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["minReplicas"] >= 3
+    (pdb,) = objects(prod, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+
+def test_prod_spreads_pods_over_zones_and_nodes(prod):
+    (deployment,) = objects(prod, "Deployment")
+    keys = {c["topologyKey"] for c in deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]}
+    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+
+
+def test_prod_has_larger_resources_than_dev(dev, prod):
+    def requests(run):
+        (deployment,) = objects(run, "Deployment")
+        return deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+
+    assert requests(dev) == {"cpu": "250m", "memory": "256Mi"}
+    assert requests(prod) == {"cpu": "1", "memory": "1Gi"}
+
+
+def test_bad_config_stops_the_program_with_one_line_per_problem():
+    config = copy.deepcopy(load_stack_config("dev"))
+    config["ml-platform:models"]["iris"]["replicas"] = {"min": 5, "max": 3}
+    config["ml-platform:namspace"] = "typo"
+    with pytest.raises(ProgramError) as caught:
+        run_stack("dev", config=config)
+    assert caught.value.problems == [
+        "Pulumi.dev.yaml: ml-platform:namspace: unknown config key; did you mean ml-platform:namespace?",
+        "Pulumi.dev.yaml: models.iris.replicas: min (5) must be <= max (3)",
+    ]
+
+
+def test_an_unpinned_prod_image_stops_the_program():
+    config = copy.deepcopy(load_stack_config("prod"))
+    config["ml-platform:models"]["iris"]["image"] = "registry.example.com/ml/iris:1.0.0"
+    with pytest.raises(ProgramError) as caught:
+        run_stack("prod", config=config)
+    (problem,) = caught.value.problems
+    assert problem.startswith("Pulumi.prod.yaml: models.iris.image: production needs an image pinned by digest")
+
+
+def test_a_secret_env_value_reaches_a_secret_and_stays_out_of_outputs():
+    config = copy.deepcopy(load_stack_config("dev"))
+    config["ml-platform:models"]["iris"]["env"] = {"API_TOKEN": {"secretKey": "apiToken"}}
+    config["ml-platform:apiToken"] = {"secure": "v1:encrypted"}
+    run = run_stack("dev", config=config)
+    (secret,) = objects(run, "Secret")
+    assert set(secret["stringData"]) == {"API_TOKEN"}
+    (deployment,) = objects(run, "Deployment")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "iris-env", "key": "API_TOKEN", "optional": False}
+
+
+def test_an_existing_namespace_is_used_when_not_created():
+    config = copy.deepcopy(load_stack_config("dev"))
+    config["ml-platform:createNamespace"] = False
+    run = run_stack("dev", config=config)
+    assert objects(run, "Namespace") == []
+    assert {m["metadata"]["namespace"] for m in run.manifests()} == {"ml-dev"}
