@@ -37,6 +37,11 @@ TO ?= prod
 diff: venv
 	$(PY) -m tools.diff --from $(FROM) --to $(TO)
 
+# Copies FROM's deployed image digests and versions into Pulumi.$(TO).yaml (docs/delivery.md).
+# OUTPUTS: FROM's outputs as JSON (default: `pulumi stack output --json --stack FROM`); MODEL: only that model.
+promote: venv
+	$(PY) -m tools.promote --from $(FROM) --to $(TO) $(if $(MODEL),--model $(MODEL)) $(if $(OUTPUTS),--outputs $(OUTPUTS))
+
 # Thin wrappers around the Pulumi CLI, for machines that have it (and the stack's backend and cluster).
 define require_pulumi
 @test -f Pulumi.$(STACK).yaml || { echo "make $@: no stack file Pulumi.$(STACK).yaml (STACK=$(STACK))" >&2; exit 2; }

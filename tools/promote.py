@@ -1,0 +1,327 @@
+"""Promote by digest: copy what one stack deployed into another stack's file.
+
+    make promote FROM=dev TO=prod [MODEL=iris] [OUTPUTS=build/dev/outputs.json]
+    python -m tools.promote --from dev --to prod [--model iris] [--outputs FILE]
+
+For each model (or the one named) the digest-pinned image reference and the version that FROM deployed are
+written to `Pulumi.<TO>.yaml` as `ml-platform:models.<name>.image` and `.version`; a model that TO built from
+source (`build`) switches to that `image`. FROM's outputs come from `pulumi stack output --json --stack FROM`, or
+from OUTPUTS (the same JSON, as `make render STACK=dev` writes it to build/dev/outputs.json).
+
+The stack file is edited with ruamel.yaml's round-trip mode, so comments, key order and quoting survive; the
+change is printed as a unified diff. The edited config is parsed with the program's own parser before anything is
+written: a promotion that would make the stack invalid is refused, and a refused promotion leaves the file
+byte-for-byte as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import CommentMark, YAMLError
+from ruamel.yaml.scalarstring import ScalarString
+from ruamel.yaml.tokens import CommentToken
+from ruamel.yaml.util import load_yaml_guess_indent
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "ml-platform"
+MODELS_KEY = f"{PROJECT}:models"
+_PINNED = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+
+
+class PromotionError(Exception):
+    """A promotion that must not happen; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """What a stack deployed for one model: its version and digest-pinned image."""
+
+    model: str
+    version: str
+    image: str
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The outcome: the stack file's text before and after, and which models changed."""
+
+    path: Path
+    before: str
+    after: str
+    changed: list[Release]
+    unchanged: list[Release]
+    skipped: list[str]
+
+    @property
+    def diff(self) -> str:
+        """The change as a unified diff against the stack file."""
+        name = self.path.name
+        return "".join(difflib.unified_diff(
+            self.before.splitlines(keepends=True), self.after.splitlines(keepends=True),
+            fromfile=f"a/{name}", tofile=f"b/{name}",
+        ))
+
+
+# --- FROM's outputs ---------------------------------------------------------------------------------------------
+
+def read_outputs_file(path: Path) -> dict[str, Any]:
+    """The stack outputs saved as JSON (`pulumi stack output --json`, or `make render`'s outputs.json)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise PromotionError(f"{path}: cannot read outputs file ({error.strerror or error})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PromotionError(f"{path}: malformed outputs file: not JSON ({error.msg} at line {error.lineno})") from None
+
+
+def read_stack_outputs(stack: str, project_dir: Path) -> dict[str, Any]:
+    """`pulumi stack output --json --stack <stack>`, run in the project directory."""
+    if shutil.which("pulumi") is None:
+        raise PromotionError(
+            f"the pulumi CLI is not installed; pass the outputs of {stack} as a file instead, e.g. "
+            f"OUTPUTS=build/{stack}/outputs.json after `make render STACK={stack}`"
+        )
+    result = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", stack],
+                            cwd=project_dir, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PromotionError(f"`pulumi stack output --json --stack {stack}` failed: {detail}")
+    try:
+        return json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise PromotionError(f"`pulumi stack output --json --stack {stack}` did not print JSON") from None
+
+
+def releases_from_outputs(outputs: Any, source: str) -> dict[str, Release]:
+    """Each model's release from the stack outputs `{models: {name: {image, version, ...}}}`.
+
+    A malformed shape is refused; whether the image is pinned is checked per promoted model."""
+    if not isinstance(outputs, dict) or not isinstance(outputs.get("models"), dict):
+        raise PromotionError(f"{source}: malformed outputs: expected an object with a `models` mapping")
+    releases = {}
+    for name, entry in outputs["models"].items():
+        if not isinstance(entry, dict):
+            raise PromotionError(f"{source}: malformed outputs: models.{name} is not an object")
+        for key in ("image", "version"):
+            if not isinstance(entry.get(key), str) or not entry[key]:
+                raise PromotionError(f"{source}: malformed outputs: models.{name}.{key} is missing or not a string")
+        releases[name] = Release(name, entry["version"], entry["image"])
+    return releases
+
+
+# --- the stack file ---------------------------------------------------------------------------------------------
+
+def _round_trip_yaml(text: str) -> YAML:
+    """A ruamel round-trip loader/dumper that writes the file back with the indentation it was written in."""
+    _, indent, block_sequence_indent = load_yaml_guess_indent(text)
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap long lines (image references are long)
+    indent = indent or 2
+    offset = block_sequence_indent or 0
+    yaml.indent(mapping=indent, sequence=indent + offset, offset=offset)
+    return yaml
+
+
+def _like(old: Any, new: str) -> Any:
+    """`new`, quoted the way `old` was (a quoted version stays quoted)."""
+    return type(old)(new) if isinstance(old, ScalarString) else new
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's round-trip types as plain Python values, for the config parser."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or type(value).__name__ == "ScalarBoolean":
+        return bool(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
+
+
+def validate_stack_config(config: dict[str, Any], stack_file: str) -> None:
+    """Parse the edited config with the program's own parser (components.config); refuse what it rejects."""
+    try:
+        from components.config import ConfigError, parse_stack_config, raw_project_config
+    except ImportError:  # the program's parser is not there: nothing more to check
+        return
+    plain = _plain(config)
+    secret_keys = {
+        key[len(PROJECT) + 1:] for key, value in plain.items()
+        if key.startswith(f"{PROJECT}:") and isinstance(value, dict) and set(value) == {"secure"}
+    }
+    # A secret's ciphertext is not the value the program sees; any string stands in for it.
+    engine_config = {key: ("promote-secret-placeholder" if key[len(PROJECT) + 1:] in secret_keys else value)
+                     for key, value in plain.items()}
+    try:
+        parse_stack_config(raw_project_config(engine_config), stack_file=stack_file, secret_keys=secret_keys)
+    except ConfigError as error:
+        raise PromotionError(f"refused: the promoted config would be invalid: {error.problems[0]}"
+                             + (f" (and {len(error.problems) - 1} more)" if len(error.problems) > 1 else "")) from None
+
+
+def promote(from_stack: str, to_stack: str, releases: dict[str, Release], model: str | None = None,
+            project_dir: Path = ROOT) -> Promotion:
+    """Work out the promotion of `releases` (FROM's) into `Pulumi.<to_stack>.yaml`, without writing anything."""
+    if from_stack == to_stack:
+        raise PromotionError(f"FROM and TO are the same stack ({to_stack})")
+    path = Path(project_dir) / f"Pulumi.{to_stack}.yaml"
+    if not path.is_file():
+        raise PromotionError(f"{path.name}: no such stack file")
+    before = path.read_text(encoding="utf-8")
+    yaml = _round_trip_yaml(before)
+    try:
+        document = yaml.load(before)
+    except YAMLError as error:
+        raise PromotionError(f"{path.name}: not valid YAML ({str(error).splitlines()[0]})") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    models = config.get(MODELS_KEY) if isinstance(config, dict) else None
+    if not isinstance(models, CommentedMap):
+        raise PromotionError(f"{path.name}: no `{MODELS_KEY}` mapping under `config:`")
+
+    if model is not None:
+        if model not in releases:
+            raise PromotionError(f"unknown model {model!r}: {from_stack} deployed {_names(releases)}")
+        if model not in models:
+            raise PromotionError(f"unknown model {model!r}: {path.name} has {_names(models)}; add it there first")
+        chosen = [releases[model]]
+        skipped = []
+    else:
+        chosen = [release for name, release in releases.items() if name in models]
+        skipped = sorted(name for name in releases if name not in models)
+        if not chosen:
+            raise PromotionError(f"unknown models: {from_stack} deployed {_names(releases)}, "
+                                 f"{path.name} has {_names(models)}; nothing in common to promote")
+
+    changed, unchanged = [], []
+    for release in chosen:
+        if not _PINNED.match(release.image):
+            raise PromotionError(f"models.{release.model}.image: {release.image!r} from {from_stack} "
+                                 f"is not pinned by digest (expected <repository>@sha256:<64 hex>)")
+        entry = models[release.model]
+        if not isinstance(entry, CommentedMap):
+            raise PromotionError(f"{path.name}: {MODELS_KEY}.{release.model} is not a mapping")
+        if _apply(entry, release):
+            changed.append(release)
+        else:
+            unchanged.append(release)
+
+    if not changed:
+        return Promotion(path, before, before, changed, unchanged, skipped)
+    validate_stack_config(config, path.name)
+    buffer = io.StringIO()
+    yaml.dump(document, buffer)
+    return Promotion(path, before, buffer.getvalue(), changed, unchanged, skipped)
+
+
+def _apply(entry: CommentedMap, release: Release) -> bool:
+    """Set version and image on one model's mapping, replacing `build` in place; True when anything changed."""
+    if str(entry.get("version", "")) == release.version and entry.get("image") == release.image and "build" not in entry:
+        return False
+    entry["version"] = _like(entry.get("version"), release.version)
+    if "image" in entry:
+        entry["image"] = _like(entry["image"], release.image)
+        entry.pop("build", None)
+    elif "build" in entry:
+        # The image takes the build's place, so the file reads in the same order as before.
+        trailing = _trailing_comment_lines(entry["build"])
+        entry.insert(list(entry).index("build"), "image", release.image)
+        del entry["build"]
+        if trailing:
+            entry.ca.items["image"] = [None, None, CommentToken("\n" + trailing, CommentMark(0), None), None]
+    else:
+        entry.insert(list(entry).index("version") + 1, "image", release.image)
+    return True
+
+
+def _trailing_comment_lines(node: Any) -> str:
+    """The comment lines that follow a block in the file (ruamel keeps them on the block's last value, so they
+    would go with it): what follows the last line's own end-of-line comment."""
+    while isinstance(node, CommentedMap) and node:
+        last = list(node)[-1]
+        token = (node.ca.items.get(last) or [None, None, None])[2]
+        if token is not None:
+            _, _, rest = token.value.partition("\n")
+            return rest
+        node = node[last]
+    return ""
+
+
+def _names(mapping: Any) -> str:
+    names = sorted(str(name) for name in mapping)
+    return ", ".join(names) if names else "no models"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace the file in one step: a reader (or a crash) never sees half a stack file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
+        shutil.copymode(path, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- command line -----------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make promote", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--from", dest="from_stack", required=True, help="the stack that deployed the release (dev)")
+    parser.add_argument("--to", dest="to_stack", required=True, help="the stack whose file is edited (prod)")
+    parser.add_argument("--model", default=None, help="promote only this model (default: every model)")
+    parser.add_argument("--outputs", type=Path, default=None,
+                        help="FROM's outputs as JSON (default: `pulumi stack output --json --stack FROM`)")
+    parser.add_argument("--project-dir", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        if args.outputs is not None:
+            outputs, source = read_outputs_file(args.outputs), str(args.outputs)
+        else:
+            outputs, source = read_stack_outputs(args.from_stack, args.project_dir), f"{args.from_stack}'s outputs"
+        releases = releases_from_outputs(outputs, source)
+        promotion = promote(args.from_stack, args.to_stack, releases, args.model, args.project_dir)
+    except PromotionError as error:
+        print(f"promote: {error}", file=sys.stderr)
+        return 1
+    for name in promotion.skipped:
+        print(f"skipped {name}: not in {promotion.path.name}")
+    if not promotion.changed:
+        names = ", ".join(f"{r.model} {r.version}" for r in promotion.unchanged)
+        print(f"{promotion.path.name}: already promoted from {args.from_stack} ({names}); nothing changed")
+        return 0
+    write_atomically(promotion.path, promotion.after)
+    print(promotion.diff, end="")
+    for release in promotion.changed:
+        print(f"promoted {release.model} {release.version} ({release.image}) from {args.from_stack} "
+              f"to {promotion.path.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
