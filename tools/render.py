@@ -31,6 +31,10 @@ MASK = "[masked by render]"
 INDEX_FILE = ".rendered-files"
 # Top-level keys in the order `kubectl get -o yaml` shows them; the rest follow alphabetically.
 _LEADING_KEYS = ("apiVersion", "kind", "metadata")
+_KIND_ORDER = (
+    "Namespace", "ServiceAccount", "Secret", "ConfigMap", "Service", "Deployment",
+    "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
+)
 
 
 class UsageError(Exception):
@@ -64,7 +68,8 @@ def render_stack(stack: str, *, project_dir: Path = stack_run.ROOT) -> Rendered:
         raise UsageError(str(error)) from None
     except (stack_run.ProgramError, ConfigError) as error:
         raise RenderFailed(error.problems) from None
-    objects = [mask_secrets(whole_numbers(obj)) for obj in run.manifests()]
+    # The engine registers resources concurrently: sort, so files, tables and diffs are the same every run.
+    objects = sorted((mask_secrets(whole_numbers(obj)) for obj in run.manifests()), key=apply_order)
     return Rendered(stack=stack, config=config, objects=objects, outputs=whole_numbers(run.outputs))
 
 
@@ -83,6 +88,14 @@ def load_config(stack: str, project_dir: Path = stack_run.ROOT) -> Any:
 
 def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def apply_order(obj: Mapping[str, Any]) -> tuple:
+    """Sort key: the order `kubectl apply` would want (namespace first, workloads before their policies)."""
+    kind = obj.get("kind", "")
+    metadata = obj.get("metadata") or {}
+    rank = _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER)
+    return rank, kind, metadata.get("namespace") or "", metadata.get("name") or ""
 
 
 def whole_numbers(value: Any) -> Any:
@@ -169,30 +182,35 @@ def write_render(rendered: Rendered, out: Path) -> list[Path]:
     return paths
 
 
-def summary_rows(rendered: Rendered) -> list[tuple[str, ...]]:
-    """One row per model (and per canary): model, version, image, replicas, cpu, memory."""
-    deployed = rendered.outputs.get("models") or {}
+def summary_rows(objects: list[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """One row per Deployment, read from the rendered objects: model, version, image, replicas, cpu, memory.
+
+    Replicas are the bounds of the HPA that scales the Deployment (its `spec.replicas` when none does); a
+    second track of a model (a canary) is shown as `model (track)`.
+    """
+    hpa_bounds = {
+        (hpa["metadata"].get("namespace"), hpa["spec"]["scaleTargetRef"]["name"]):
+            f"{hpa['spec'].get('minReplicas', 1)}-{hpa['spec']['maxReplicas']}"
+        for hpa in objects
+        if hpa.get("kind") == "HorizontalPodAutoscaler" and hpa["spec"]["scaleTargetRef"].get("kind") == "Deployment"
+    }
     rows = []
-    for name, model in rendered.config.models.items():
-        out = deployed.get(name) or {}
+    for deployment in (obj for obj in objects if obj.get("kind") == "Deployment"):
+        metadata = deployment["metadata"]
+        labels = metadata.get("labels") or {}
+        model = labels.get("app.kubernetes.io/name", metadata["name"])
+        track = labels.get("ml-platform/track")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        requests = (container.get("resources") or {}).get("requests") or {}
+        replicas = hpa_bounds.get((metadata.get("namespace"), metadata["name"]), str(deployment["spec"].get("replicas", 1)))
         rows.append((
-            name,
-            model.version,
-            str(out.get("image", model.image or "(built)")),
-            f"{model.replicas.min}-{model.replicas.max}",
-            model.resources.cpu,
-            model.resources.memory,
+            f"{model} ({track})" if track and track != "stable" else model,
+            labels.get("app.kubernetes.io/version", "?"),
+            container.get("image", "?"),
+            replicas,
+            str(requests.get("cpu", "-")),
+            str(requests.get("memory", "-")),
         ))
-        if model.canary is not None:
-            canary = out.get("canary") or {}
-            rows.append((
-                f"{name} (canary {model.canary.weight}%)",
-                model.canary.version,
-                str(canary.get("image", model.canary.image or "(built)")),
-                "",
-                model.resources.cpu,
-                model.resources.memory,
-            ))
     return rows
 
 
@@ -258,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         rendered = render_stack(args.stack, project_dir=args.project_dir)
         out = args.out or Path("build") / args.stack
         files = write_render(rendered, out)
-        print(format_table(summary_rows(rendered)))
+        print(format_table(summary_rows(rendered.objects)))
         report = check(rendered, files, run_checkov=not args.skip_checkov)
     except UsageError as error:
         print(f"render: {error}", file=sys.stderr)
