@@ -62,6 +62,7 @@ for name, model in stack.models.items():
             canary_image=images.get("canary"),
             secret_env={env: stack.secret(key) for env, key in model.secret_env.items()},
             production=stack.production,
+            image_pull_secrets=stack.image_pull_secrets,
         ),
     )
     exported = {"image": service.image, "version": model.version, "service": service.service_name, "endpoint": service.endpoint}

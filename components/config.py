@@ -27,6 +27,7 @@ PROJECT = "ml-platform"
 MODEL_NAME_MAX = 56
 _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # An image tag (the version becomes one) that is also a valid label value (<= 63, alphanumeric at both ends).
 _VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -219,6 +220,7 @@ class StackConfig(_Model):
     create_namespace: bool = True
     registry: RegistryConfig | None = None
     allow_load_balancer: bool = False
+    image_pull_secrets: tuple[str, ...] = ()
     models: dict[str, ModelConfig]
     secret_values: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
@@ -247,6 +249,7 @@ TOP_LEVEL_KEYS = (
     "registry",
     "registryPassword",
     "allowLoadBalancer",
+    "imagePullSecrets",
     "defaults",
     "models",
 )
@@ -334,6 +337,9 @@ def parse_stack_config(
     if stack is not None:
         if not _DNS_1123_LABEL.match(stack.namespace) or len(stack.namespace) > 63:
             report(f"namespace: {stack.namespace!r} is not a DNS-1123 label (lowercase letters, digits, '-'; <= 63)")
+        for index, secret in enumerate(stack.image_pull_secrets):
+            if not _DNS_1123_SUBDOMAIN.match(secret) or len(secret) > 253:
+                report(f"imagePullSecrets[{index}]: {secret!r} is not a Secret name (a DNS-1123 subdomain)")
         if stack.registry and stack.registry.username and "registryPassword" not in raw:
             report(
                 "registry.username: set, but no password; run "
@@ -357,6 +363,7 @@ class _TopLevel(_Model):
     create_namespace: bool = True
     registry: RegistryConfig | None = None
     allow_load_balancer: bool = False
+    image_pull_secrets: tuple[str, ...] = ()
 
 
 def _model_problems(

@@ -29,7 +29,7 @@ class ModelServiceArgs:
     `image` (and `canary_image` when `config.canary` is set) are digest-pinned references, usually a
     `ModelImage.image_ref` or `config.image`. `secret_env` maps each env var named in `config.secret_env` to
     its secret value (a secret `pulumi.Output`). `production` turns on topology spread and a floor of 2 pods
-    per track.
+    per track. `image_pull_secrets` names existing registry Secrets in the namespace.
     """
 
     config: ModelConfig
@@ -38,6 +38,7 @@ class ModelServiceArgs:
     canary_image: pulumi.Input[str] | None = None
     secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     production: bool = False
+    image_pull_secrets: tuple[str, ...] = ()
 
 
 def track_replicas(config: ModelConfig, production: bool) -> dict[str, TrackReplicas]:
@@ -219,6 +220,7 @@ class ModelService(pulumi.ComponentResource):
                     release,
                     service_account=self.service_account.metadata.name,
                     spread=args.production,
+                    image_pull_secrets=args.image_pull_secrets,
                 ),
             ),
             opts=pulumi.ResourceOptions.merge(

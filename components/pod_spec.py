@@ -124,9 +124,15 @@ def scrape_annotations(config: ModelConfig) -> dict[str, str]:
 
 
 def pod_template(
-    model: str, config: ModelConfig, release: Release, *, service_account: pulumi.Input[str], spread: bool
+    model: str,
+    config: ModelConfig,
+    release: Release,
+    *,
+    service_account: pulumi.Input[str],
+    spread: bool,
+    image_pull_secrets: tuple[str, ...] = (),
 ) -> k8s.core.v1.PodTemplateSpecArgs:
-    """The pod template for one track of a model."""
+    """The pod template for one track of a model (`image_pull_secrets`: existing registry Secrets to pull with)."""
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             labels=standard_labels(model, release.version, release.track),
@@ -146,5 +152,7 @@ def pod_template(
             ],
             termination_grace_period_seconds=config.shutdown.termination_grace_period_seconds,
             topology_spread_constraints=topology_spread(model, release.track) if spread else None,
+            image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=name) for name in image_pull_secrets]
+            or None,
         ),
     )

@@ -312,3 +312,10 @@ def test_a_missing_models_key_is_an_error():
     raw = dev_config()
     del raw["models"]
     assert problems_of(raw) == ["Pulumi.dev.yaml: models: required; add at least one model under ml-platform:models"]
+
+
+def test_image_pull_secrets_must_be_secret_names():
+    raw = dev_config()
+    raw["imagePullSecrets"] = ["regcred", "Bad Name"]
+    (problem,) = problems_of(raw)
+    assert problem == "Pulumi.dev.yaml: imagePullSecrets[1]: 'Bad Name' is not a Secret name (a DNS-1123 subdomain)"

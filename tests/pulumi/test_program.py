@@ -143,3 +143,11 @@ def test_an_existing_namespace_is_used_when_not_created():
     run = run_stack("dev", config=config)
     assert objects(run, "Namespace") == []
     assert {m["metadata"]["namespace"] for m in run.manifests()} == {"ml-dev"}
+
+
+def test_image_pull_secrets_reach_every_pod():
+    config = copy.deepcopy(load_stack_config("prod"))
+    config["ml-platform:imagePullSecrets"] = ["regcred"]
+    run = run_stack("prod", config=config)
+    (deployment,) = objects(run, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
