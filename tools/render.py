@@ -61,11 +61,14 @@ class Rendered:
 
 def render_stack(stack: str, *, project_dir: Path = stack_run.ROOT) -> Rendered:
     """Run the program for ``stack`` offline. Raises UsageError (no such stack) or RenderFailed (bad config)."""
+    if not stack_run.stack_file(stack, project_dir).is_file():
+        stacks = ", ".join(stack_run.available_stacks(project_dir)) or "none"
+        raise UsageError(f"unknown stack {stack!r}: no Pulumi.{stack}.yaml in {project_dir} (stacks here: {stacks})")
     try:
         config = load_config(stack, project_dir)
         run = stack_run.run_stack(stack, project_dir=project_dir)
-    except stack_run.StackFileError as error:
-        raise UsageError(str(error)) from None
+    except stack_run.StackFileError as error:  # there, but not a stack file: a config problem
+        raise RenderFailed([str(error)]) from None
     except (stack_run.ProgramError, ConfigError) as error:
         raise RenderFailed(error.problems) from None
     # The engine registers resources concurrently: sort, so files, tables and diffs are the same every run.
@@ -275,7 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         args = _arguments(argv)
         rendered = render_stack(args.stack, project_dir=args.project_dir)
         out = args.out or Path("build") / args.stack
-        files = write_render(rendered, out)
+        try:
+            files = write_render(rendered, out)
+        except OSError as error:
+            raise UsageError(f"cannot write to --out {out}: {error.strerror or error}") from None
         print(format_table(summary_rows(rendered.objects)))
         report = check(rendered, files, run_checkov=not args.skip_checkov)
     except UsageError as error:

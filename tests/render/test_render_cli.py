@@ -34,6 +34,27 @@ def test_a_config_error_is_one_line_naming_the_key_and_exits_1_without_traceback
     assert not (tmp_path / "out").exists(), "nothing is written for an invalid config"
 
 
+def test_a_stack_file_that_is_not_yaml_is_one_line_and_exit_1(tmp_path):
+    project = make_project(tmp_path / "project", "broken", {})
+    (project / "Pulumi.broken.yaml").write_text("config:\n  ml-platform:models: [\n")
+
+    result = run_render("--stack", "broken", "--project-dir", str(project), "--out", str(tmp_path / "out"))
+
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Pulumi.broken.yaml:") and "YAML" in line
+
+
+def test_an_output_path_that_is_a_file_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "taken").write_text("")
+
+    result = run_render("--stack", "dev", "--out", str(tmp_path / "taken"))
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("render: cannot write to --out ")
+    assert "Traceback" not in result.stderr
+
+
 def test_an_unknown_stack_is_one_line_and_exit_2(tmp_path):
     result = run_render("--stack", "staging", "--out", str(tmp_path))
 
