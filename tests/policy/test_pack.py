@@ -158,8 +158,8 @@ def test_stack_wrapper_passes_a_compliant_stack():
 def pack_channel():
     grpc = pytest.importorskip("grpc")
     env = {**os.environ, "PULUMI_CONFIG": json.dumps(PROD_CONFIG)}
-    # The Python language host starts a pack as `python -m pulumi.policy <engine> <pack dir>`.
-    process = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(ROOT / "policy")],
+    # The CLI's python policy shim starts a pack as `python -u -m pulumi.policy <engine> .` in the pack's directory.
+    process = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT / "policy")
     try:
         port = process.stdout.readline().decode().strip()
