@@ -12,6 +12,7 @@ import json
 import re
 import types
 import typing
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Mapping, Union
 
 import pydantic
@@ -310,6 +311,7 @@ def parse_stack_config(
     else:
         problems.extend(_unknown_keys(ModelConfig, defaults, "defaults"))
 
+    facts = _StackFacts(production=raw.get("environment") == "production", has_registry=isinstance(raw.get("registry"), dict))
     models_raw = raw.get("models")
     models: dict[str, ModelConfig] = {}
     if models_raw is None:
@@ -325,11 +327,14 @@ def parse_stack_config(
             if not isinstance(model_raw, dict):
                 report(f"{path}: must be a mapping of settings (version, build or image, ...), got {_shown(model_raw)}")
                 continue
-            unknown = _unknown_keys(ModelConfig, model_raw, path)
-            problems.extend(unknown)
-            model = _validate(ModelConfig, _deep_merge(defaults, model_raw), path, problems, own=model_raw, defaults=defaults)
-            if model is not None and not name_problem:
-                models[str(name)] = model
+            problems.extend(_unknown_keys(ModelConfig, model_raw, path))
+            merged = _deep_merge(defaults, model_raw)
+            model = _validate(ModelConfig, merged, path, problems, own=model_raw, defaults=defaults)
+            problems.extend(_release_rules(merged, path, facts))
+            if model is not None:
+                problems.extend(_typed_model_rules(path, model, raw))
+                if not name_problem:
+                    models[str(name)] = model
 
     top = {k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS and k not in ("defaults", "models", "registryPassword")}
     stack = _validate(_TopLevel, top, "", problems)
@@ -345,8 +350,6 @@ def parse_stack_config(
                 "registry.username: set, but no password; run "
                 "`pulumi config set --secret registryPassword <password>`"
             )
-        for name, model in models.items():
-            problems.extend(_model_problems(name, model, stack, raw, secret_keys))
 
     if problems:
         raise ConfigError([f"{stack_file}: {problem}" for problem in problems])
@@ -366,19 +369,68 @@ class _TopLevel(_Model):
     image_pull_secrets: tuple[str, ...] = ()
 
 
-def _model_problems(
-    name: str, model: ModelConfig, stack: _TopLevel, raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str]
-) -> list[str]:
-    """Rules that span several fields of one model (or the model and the stack)."""
-    path = f"models.{name}"
+@dataclass(frozen=True)
+class _StackFacts:
+    """What the model rules need to know about the stack, read from the raw config (valid or not)."""
+
+    production: bool
+    has_registry: bool
+
+
+def _release_rules(model: Mapping[str, Any], path: str, facts: _StackFacts) -> list[str]:
+    """Rules spanning several keys of one model, checked on the raw (defaults-merged) mapping.
+
+    They run even when other keys of the model are invalid, so every problem is reported in one go.
+    """
     problems: list[str] = []
-    problems.extend(_release_problems(model, path, stack))
-    if model.replicas.min > model.replicas.max:
-        problems.append(f"{path}.replicas: min ({model.replicas.min}) must be <= max ({model.replicas.max})")
-    if stack.environment == "production" and model.replicas.min < 2:
-        problems.append(
-            f"{path}.replicas.min: production needs at least 2 replicas to survive a node drain, got {model.replicas.min}"
-        )
+    replicas = model.get("replicas", {})
+    if isinstance(replicas, dict):
+        low, high = replicas.get("min", Replicas().min), replicas.get("max", Replicas().max)
+        if _is_count(low) and _is_count(high) and low > high:
+            problems.append(f"{path}.replicas: min ({low}) must be <= max ({high})")
+        if facts.production and _is_count(low) and low < 2:
+            problems.append(f"{path}.replicas.min: production needs at least 2 replicas to survive a node drain, got {low}")
+    releases: list[tuple[str, Mapping[str, Any]]] = [(path, model)]
+    canary = model.get("canary")
+    if isinstance(canary, dict):
+        releases.append((f"{path}.canary", canary))
+        if canary.get("version") is not None and canary.get("version") == model.get("version"):
+            problems.append(f"{path}.canary.version: {canary['version']!r} is the stable version; a canary needs a new one")
+        high = replicas.get("max", Replicas().max) if isinstance(replicas, dict) else None
+        if _is_count(high) and high < 2:
+            problems.append(f"{path}.replicas.max: a canary needs room for two versions; set max >= 2")
+    for where, release in releases:
+        version = release.get("version")
+        if isinstance(version, str) and not _VERSION.match(version):
+            problems.append(
+                f"{where}.version: {version!r} must be an image tag and label value "
+                "(letters, digits, '.', '_', '-'; alphanumeric at both ends; <= 63 characters)"
+            )
+        has_build, has_image = release.get("build") is not None, release.get("image") is not None
+        if has_build == has_image:
+            problems.append(
+                f"{where}: set exactly one of `build` (build from source) or `image` (a digest-pinned reference), "
+                f"got {'both' if has_build else 'neither'}"
+            )
+        if isinstance(release.get("image"), str):
+            problems.extend(_image_problems(release["image"], f"{where}.image", facts))
+        if has_build and facts.production:
+            problems.append(
+                f"{where}.build: production deploys only images pinned by digest; promote one "
+                "(`make promote FROM=dev TO=prod`) and set `image`"
+            )
+        if has_build and not facts.has_registry:
+            problems.append(f"{where}.build: building needs ml-platform:registry.server to push to")
+    return problems
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _typed_model_rules(path: str, model: ModelConfig, raw: Mapping[str, Any]) -> list[str]:
+    """Rules that need parsed values (quantities, env): checked once the model itself is valid."""
+    problems: list[str] = []
     limit = model.resources.cpu_limit
     if limit is not None and parse_quantity(limit) < parse_quantity(model.resources.cpu):
         problems.append(f"{path}.resources.cpuLimit: {limit} must be >= the request cpu ({model.resources.cpu})")
@@ -398,51 +450,16 @@ def _model_problems(
                 f"{env_path}.secretKey: {PROJECT}:{value.secret_key} is not set; run "
                 f"`pulumi config set --secret {value.secret_key} <value>`"
             )
-    canary = model.canary
-    if canary is not None:
-        if canary.version == model.version:
-            problems.append(f"{path}.canary.version: {canary.version!r} is the stable version; a canary needs a new one")
-        if model.replicas.max < 2:
-            problems.append(f"{path}.replicas.max: a canary needs room for two versions; set max >= 2")
     return problems
 
 
-def _release_problems(model: ModelConfig, path: str, stack: _TopLevel) -> list[str]:
-    """Version, build/image rules for the stable release and the canary."""
-    problems: list[str] = []
-    releases: list[tuple[str, Any]] = [(path, model)]
-    if model.canary is not None:
-        releases.append((f"{path}.canary", model.canary))
-    for where, release in releases:
-        if not _VERSION.match(release.version):
-            problems.append(
-                f"{where}.version: {release.version!r} must be an image tag and label value "
-                "(letters, digits, '.', '_', '-'; alphanumeric at both ends; <= 63 characters)"
-            )
-        if (release.build is None) == (release.image is None):
-            both = "both" if release.build is not None else "neither"
-            problems.append(
-                f"{where}: set exactly one of `build` (build from source) or `image` (a digest-pinned reference), got {both}"
-            )
-        if release.image is not None:
-            problems.extend(_image_problems(release.image, f"{where}.image", stack))
-        if release.build is not None and stack.environment == "production":
-            problems.append(
-                f"{where}.build: production deploys only images pinned by digest; promote one "
-                "(`make promote FROM=dev TO=prod`) and set `image`"
-            )
-        if release.build is not None and stack.registry is None:
-            problems.append(f"{where}.build: building needs ml-platform:registry.server to push to")
-    return problems
-
-
-def _image_problems(image: str, path: str, stack: _TopLevel) -> list[str]:
+def _image_problems(image: str, path: str, facts: _StackFacts) -> list[str]:
     if any(c.isspace() for c in image) or not image:
         return [f"{path}: {image!r} is not an image reference"]
     pinned = bool(_DIGEST.search(image))
     last = image.split("@", 1)[0].rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else None
-    if stack.environment == "production" and not pinned:
+    if facts.production and not pinned:
         return [f"{path}: production needs an image pinned by digest (<repository>@sha256:<64 hex>), got {image!r}"]
     if "@" in image and not pinned:
         return [f"{path}: {image!r} has a malformed digest; expected @sha256:<64 lowercase hex>"]

@@ -319,3 +319,15 @@ def test_image_pull_secrets_must_be_secret_names():
     raw["imagePullSecrets"] = ["regcred", "Bad Name"]
     (problem,) = problems_of(raw)
     assert problem == "Pulumi.dev.yaml: imagePullSecrets[1]: 'Bad Name' is not a Secret name (a DNS-1123 subdomain)"
+
+
+def test_rules_across_keys_are_still_checked_when_other_keys_are_invalid():
+    raw = prod_config(
+        iris={"image": "registry.example.com/ml/iris:1.0", "replicas": {"min": 5, "max": 3}, "resources": {"cpu": "lots"}}
+    )
+    del raw["namespace"]
+    problems = problems_of(raw, "Pulumi.prod.yaml")
+    keys = [p.split(": ")[1] for p in problems]
+    assert sorted(keys) == sorted(
+        ["models.iris.version", "models.iris.resources.cpu", "models.iris.replicas", "models.iris.image", "namespace"]
+    )
