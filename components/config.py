@@ -52,15 +52,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
-Quantity = Annotated[Union[str, int, float], Field(union_mode="left_to_right")]
-
-
 def _quantity(value: Any) -> str:
     try:
-        parse_quantity(value)
+        amount = parse_quantity(value)
     except QuantityError as error:
         raise ValueError(str(error)) from None
-    if parse_quantity(value) <= 0:
+    if amount <= 0:
         raise ValueError(f"{value!r} must be greater than zero")
     return str(value).strip()
 

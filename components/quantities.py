@@ -57,12 +57,6 @@ def parse_quantity(text: str | int | float) -> Decimal:
     return number * (Decimal(10) ** int(suffix[1:]))
 
 
-def canonical(text: str | int | float) -> str:
-    """The quantity as the string to put in a manifest (YAML numbers become strings: `1` -> `"1"`)."""
-    parse_quantity(text)
-    return str(text).strip()
-
-
 def has_milli_suffix(text: str | int | float) -> bool:
     """True for `512m`: thousandths, a classic slip for memory where `512Mi` was meant."""
     return isinstance(text, str) and text.strip().endswith("m")
