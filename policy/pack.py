@@ -92,10 +92,15 @@ def policy_context(policy_config: Mapping[str, Any], config: Mapping[str, Any] |
         environment, allow = "production", False
     else:
         environment = str(config.get(f"{PROJECT}:environment", "development"))
-        allow = str(config.get(f"{PROJECT}:allowLoadBalancer", "false")).strip().lower() == "true"
+        allow = _is_true(config.get(f"{PROJECT}:allowLoadBalancer", False))
     environment = str(policy_config.get("environment", environment))
-    allow = bool(policy_config.get("allowLoadBalancer", allow))
+    allow = _is_true(policy_config.get("allowLoadBalancer", allow))
     return PolicyContext(environment=environment, allow_load_balancer=allow)
+
+
+def _is_true(value: Any) -> bool:
+    """A boolean as config carries it: `true`, or the string "true" (the CLI passes config values as strings)."""
+    return value is True or str(value).strip().lower() == "true"
 
 
 def resource_validation(rule: Rule, read_stack_config: Callable[[], Mapping[str, Any] | None] = stack_config):

@@ -118,6 +118,13 @@ def test_without_any_stack_config_the_pack_is_strict():
     assert policy_context({}, None).allow_load_balancer is False
 
 
+def test_booleans_arrive_as_strings_or_booleans():
+    assert policy_context({}, {"ml-platform:allowLoadBalancer": "true"}).allow_load_balancer is True
+    assert policy_context({}, {"ml-platform:allowLoadBalancer": "false"}).allow_load_balancer is False
+    assert policy_context({"allowLoadBalancer": "false"}, {"ml-platform:allowLoadBalancer": "true"}).allow_load_balancer is False
+    assert policy_context({"allowLoadBalancer": True}, None).allow_load_balancer is True
+
+
 def test_a_stack_config_without_environment_takes_the_programs_default():
     assert policy_context({}, {"ml-platform:namespace": "ml-dev"}).environment == "development"
 
