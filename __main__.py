@@ -3,13 +3,13 @@
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import PROJECT, ConfigError, parse_stack_config, raw_project_config
+from components.config import PROJECT, ConfigError, StackConfig, parse_stack_config, raw_project_config
 from components.model_image import ModelImage, ModelImageArgs
-from components.model_service import ModelService, ModelServiceArgs
+from components.model_service import ModelService, ModelServiceArgs, workload_name
 from components.namespace import create_namespace
 
 
-def read_config():
+def read_config() -> StackConfig:
     """All `ml-platform:*` values the language host passed (PULUMI_CONFIG), parsed; exits cleanly on bad config."""
     engine = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     secret_keys = set(runtime_config.get_config_secret_keys_env())
@@ -26,6 +26,23 @@ def read_config():
         raise pulumi.RunError("\n".join(error.problems)) from None
 
 
+def deployed_image(stack: StackConfig, model: str, track: str, release) -> pulumi.Input[str]:
+    """The digest-pinned reference to deploy: the configured `image`, or the digest of a `build` pushed now."""
+    if release.build is None:
+        return release.image
+    image = ModelImage(
+        workload_name(model, track),
+        ModelImageArgs(
+            repository=model,
+            tag=release.version,
+            build=release.build,
+            registry=stack.registry,
+            registry_password=stack.registry_password,
+        ),
+    )
+    return image.image_ref
+
+
 stack = read_config()
 
 namespace = stack.namespace
@@ -34,41 +51,21 @@ if stack.create_namespace:
 
 models = {}
 for name, model in stack.models.items():
-    images = {}
-    for track, release in (("stable", model), ("canary", model.canary)):
-        if release is None:
-            continue
-        if release.build is None:
-            images[track] = release.image
-            continue
-        repository_name = name if track == "stable" else f"{name}-canary"
-        images[track] = ModelImage(
-            repository_name,
-            ModelImageArgs(
-                repository=name,
-                tag=release.version,
-                build=release.build,
-                registry=stack.registry,
-                registry_password=stack.registry_password,
-            ),
-        ).image_ref
-
     service = ModelService(
         name,
         ModelServiceArgs(
             config=model,
             namespace=namespace,
-            image=images["stable"],
-            canary_image=images.get("canary"),
+            image=deployed_image(stack, name, "stable", model),
+            canary_image=deployed_image(stack, name, "canary", model.canary) if model.canary else None,
             secret_env={env: stack.secret(key) for env, key in model.secret_env.items()},
             production=stack.production,
             image_pull_secrets=stack.image_pull_secrets,
         ),
     )
-    exported = {"image": service.image, "version": model.version, "service": service.service_name, "endpoint": service.endpoint}
+    models[name] = {"image": service.image, "version": model.version, "service": service.service_name, "endpoint": service.endpoint}
     if service.canary is not None:
-        exported["canary"] = service.canary
-    models[name] = exported
+        models[name]["canary"] = service.canary
 
 pulumi.export("namespace", namespace)
 pulumi.export("models", models)
