@@ -226,7 +226,8 @@ class ModelService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
-                    # Belt and braces for stacks created before server-side apply, or a later config that sets it.
+                    # Belt and braces: never diff the HPA's count, even on a stack created with client-side apply.
+                    # pulumi-kubernetes 4.x honours this under server-side apply too (pulumi-kubernetes#2542, fixed).
                     ignore_changes=["spec.replicas"],
                     depends_on=[self.secret] if self.secret is not None else None,
                 ),
