@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
-from tools import render
+from tools import render, render_output
 
 Key = tuple[str, str]
 
@@ -41,8 +41,8 @@ def diff_objects(
     keys = list(before) + [key for key in after if key not in before]
     sections = []
     for key in keys:
-        a = render.to_yaml(before[key]) if key in before else ""
-        b = render.to_yaml(after[key]) if key in after else ""
+        a = render_output.to_yaml(before[key]) if key in before else ""
+        b = render_output.to_yaml(after[key]) if key in after else ""
         if a == b:
             continue
         lines = difflib.unified_diff(

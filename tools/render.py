@@ -11,31 +11,16 @@ invalid config or object (one line per problem on stderr), 2 bad command-line ar
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import sys
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
 import policy
-from components.config import ConfigError, parse_stack_config, raw_project_config
+from components.config import ConfigError, StackConfig, parse_stack_config, raw_project_config
 from tools import checkov_scan, stack_run, validate
-
-# Written into a Secret's data/stringData instead of the value: render output is never a place for secrets.
-MASK = "[masked by render]"
-# Lists the files the last render wrote, so a re-render removes objects that are gone and nothing else.
-INDEX_FILE = ".rendered-files"
-# Top-level keys in the order `kubectl get -o yaml` shows them; the rest follow alphabetically.
-_LEADING_KEYS = ("apiVersion", "kind", "metadata")
-_KIND_ORDER = (
-    "Namespace", "ServiceAccount", "Secret", "ConfigMap", "Service", "Deployment",
-    "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
-)
-
+from tools.render_output import apply_order, mask_secrets, whole_numbers, write_render
+from tools.summary_table import format_table, summary_rows
 
 class UsageError(Exception):
     """Bad command-line arguments: exit 2."""
@@ -54,7 +39,7 @@ class Rendered:
     """One stack rendered offline: its parsed config, its objects (secrets masked) and its outputs."""
 
     stack: str
-    config: Any  # components.config.StackConfig
+    config: StackConfig
     objects: list[dict[str, Any]]
     outputs: dict[str, Any]
 
@@ -76,7 +61,7 @@ def render_stack(stack: str, *, project_dir: Path = stack_run.ROOT) -> Rendered:
     return Rendered(stack=stack, config=config, objects=objects, outputs=whole_numbers(run.outputs))
 
 
-def load_config(stack: str, project_dir: Path = stack_run.ROOT) -> Any:
+def load_config(stack: str, project_dir: Path = stack_run.ROOT) -> StackConfig:
     """The typed `StackConfig` of ``stack``, parsed by the program's own parser (secret values stood in for)."""
     raw = stack_run.load_stack_config(stack, project_dir)
     prefix = f"{stack_run.project_name(project_dir)}:"
@@ -91,138 +76,6 @@ def load_config(stack: str, project_dir: Path = stack_run.ROOT) -> Any:
 
 def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
-
-
-def apply_order(obj: Mapping[str, Any]) -> tuple:
-    """Sort key: the order `kubectl apply` would want (namespace first, workloads before their policies)."""
-    kind = obj.get("kind", "")
-    metadata = obj.get("metadata") or {}
-    rank = _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER)
-    return rank, kind, metadata.get("namespace") or "", metadata.get("name") or ""
-
-
-def whole_numbers(value: Any) -> Any:
-    """``value`` with every integral float as an int.
-
-    The engine carries numbers as doubles (protobuf Struct), so `8080` arrives as `8080.0`; the Kubernetes API
-    rejects `8080.0` for an int32 field, and `pulumi stack output --json` prints `8080`.
-    """
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, Mapping):
-        return {key: whole_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [whole_numbers(item) for item in value]
-    return value
-
-
-def mask_secrets(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``obj`` where a Secret's `data` and `stringData` values are replaced by a mask."""
-    obj = dict(obj)
-    if obj.get("kind") == "Secret":
-        masked_bytes = base64.b64encode(MASK.encode()).decode()
-        if isinstance(obj.get("data"), Mapping):
-            obj["data"] = {key: masked_bytes for key in obj["data"]}
-        if isinstance(obj.get("stringData"), Mapping):
-            obj["stringData"] = {key: MASK for key in obj["stringData"]}
-    return obj
-
-
-def canonical(obj: Any) -> Any:
-    """``obj`` with stable key order: apiVersion, kind, metadata first, then alphabetical at every level."""
-    if isinstance(obj, Mapping):
-        keys = [k for k in _LEADING_KEYS if k in obj] + sorted(k for k in obj if k not in _LEADING_KEYS)
-        return {key: canonical(obj[key]) for key in keys}
-    if isinstance(obj, list):
-        return [canonical(item) for item in obj]
-    return obj
-
-
-def to_yaml(obj: Mapping[str, Any]) -> str:
-    """One object as a YAML document, keys in canonical order."""
-    return yaml.safe_dump(canonical(obj), sort_keys=False, default_flow_style=False, allow_unicode=True)
-
-
-def outputs_json(outputs: Mapping[str, Any]) -> str:
-    """The outputs as `pulumi stack output --json` prints them: sorted keys, 2-space indent, newline."""
-    return json.dumps(outputs, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def file_names(objects: list[Mapping[str, Any]]) -> list[str]:
-    """A stable file name per object: `<kind>-<name>.yaml`, with the namespace when two would clash."""
-
-    def short(obj: Mapping[str, Any]) -> str:
-        return f"{obj.get('kind', 'object')}-{(obj.get('metadata') or {}).get('name', 'unnamed')}".lower()
-
-    counts: dict[str, int] = {}
-    for obj in objects:
-        counts[short(obj)] = counts.get(short(obj), 0) + 1
-    names = []
-    for index, obj in enumerate(objects):
-        name = short(obj)
-        if counts[name] > 1:
-            namespace = (obj.get("metadata") or {}).get("namespace") or "cluster"
-            kind, _, rest = name.partition("-")
-            name = f"{kind}-{namespace}-{rest}"
-        names.append(name if name not in names else f"{name}-{index}")
-    return [f"{name}.yaml" for name in names]
-
-
-def write_render(rendered: Rendered, out: Path) -> list[Path]:
-    """Write each object and outputs.json under ``out``; remove what the previous render wrote there."""
-    out.mkdir(parents=True, exist_ok=True)
-    index = out / INDEX_FILE
-    if index.is_file():
-        for old in index.read_text(encoding="utf-8").split():
-            (out / Path(old).name).unlink(missing_ok=True)
-    paths = []
-    for name, obj in zip(file_names(rendered.objects), rendered.objects):
-        path = out / name
-        path.write_text(to_yaml(obj), encoding="utf-8")
-        paths.append(path)
-    (out / "outputs.json").write_text(outputs_json(rendered.outputs), encoding="utf-8")
-    index.write_text("".join(f"{p.name}\n" for p in paths), encoding="utf-8")
-    return paths
-
-
-def summary_rows(objects: list[Mapping[str, Any]]) -> list[tuple[str, ...]]:
-    """One row per Deployment, read from the rendered objects: model, version, image, replicas, cpu, memory.
-
-    Replicas are the bounds of the HPA that scales the Deployment (its `spec.replicas` when none does); a
-    second track of a model (a canary) is shown as `model (track)`.
-    """
-    hpa_bounds = {
-        (hpa["metadata"].get("namespace"), hpa["spec"]["scaleTargetRef"]["name"]):
-            f"{hpa['spec'].get('minReplicas', 1)}-{hpa['spec']['maxReplicas']}"
-        for hpa in objects
-        if hpa.get("kind") == "HorizontalPodAutoscaler" and hpa["spec"]["scaleTargetRef"].get("kind") == "Deployment"
-    }
-    rows = []
-    for deployment in (obj for obj in objects if obj.get("kind") == "Deployment"):
-        metadata = deployment["metadata"]
-        labels = metadata.get("labels") or {}
-        model = labels.get("app.kubernetes.io/name", metadata["name"])
-        track = labels.get("ml-platform/track")
-        container = deployment["spec"]["template"]["spec"]["containers"][0]
-        requests = (container.get("resources") or {}).get("requests") or {}
-        replicas = hpa_bounds.get((metadata.get("namespace"), metadata["name"]), str(deployment["spec"].get("replicas", 1)))
-        rows.append((
-            f"{model} ({track})" if track and track != "stable" else model,
-            labels.get("app.kubernetes.io/version", "?"),
-            container.get("image", "?"),
-            replicas,
-            str(requests.get("cpu", "-")),
-            str(requests.get("memory", "-")),
-        ))
-    return rows
-
-
-def format_table(rows: Iterable[tuple[str, ...]]) -> str:
-    """A plain aligned text table with a header."""
-    header = ("MODEL", "VERSION", "IMAGE", "REPLICAS", "CPU", "MEMORY")
-    rows = [header, *rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
 @dataclass(frozen=True)
@@ -279,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         rendered = render_stack(args.stack, project_dir=args.project_dir)
         out = args.out or Path("build") / args.stack
         try:
-            files = write_render(rendered, out)
+            files = write_render(rendered.objects, rendered.outputs, out)
         except OSError as error:
             raise UsageError(f"cannot write to --out {out}: {error.strerror or error}") from None
         print(format_table(summary_rows(rendered.objects)))

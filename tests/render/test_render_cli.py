@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from tools import render, stack_run
+from tools import render, render_output, stack_run
 
 from .conftest import ROOT, make_project, stack_config
 
@@ -85,7 +85,7 @@ def test_secret_values_are_masked_in_the_written_files(tmp_path):
     [secret] = [yaml.safe_load(p.read_text()) for p in out.glob("secret-*.yaml")]
     values = {**secret.get("stringData", {}), **secret.get("data", {})}
     assert set(values) == {"API_TOKEN"}
-    assert set(values.values()) <= {render.MASK, base64.b64encode(render.MASK.encode()).decode()}
+    assert set(values.values()) <= {render_output.MASK, base64.b64encode(render_output.MASK.encode()).decode()}
     plain = stack_run.SECRET_PLACEHOLDER
     encoded = base64.b64encode(plain.encode()).decode()
     for path in out.iterdir():
@@ -98,7 +98,7 @@ def test_a_rerender_removes_objects_that_are_gone_and_nothing_else(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     (out / "deployment-retired.yaml").write_text("kind: Deployment\n")
-    (out / render.INDEX_FILE).write_text("deployment-retired.yaml\n")
+    (out / render_output.INDEX_FILE).write_text("deployment-retired.yaml\n")
 
     assert render.main(["--stack", "dev", "--out", str(out), "--skip-checkov"]) == 0
 
@@ -122,6 +122,6 @@ def test_mask_secrets_leaves_other_kinds_alone():
     config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}}
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "c2VjcmV0"}}
 
-    assert render.mask_secrets(config_map) == config_map
-    assert render.mask_secrets(secret)["data"] == {"k": base64.b64encode(render.MASK.encode()).decode()}
+    assert render_output.mask_secrets(config_map) == config_map
+    assert render_output.mask_secrets(secret)["data"] == {"k": base64.b64encode(render_output.MASK.encode()).decode()}
     assert secret["data"] == {"k": "c2VjcmV0"}, "the input is not modified"

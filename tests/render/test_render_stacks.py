@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import checkov_scan, render, validate
+from tools import checkov_scan, render, render_output, validate
 
 from .conftest import make_project, stack_config
 
@@ -35,7 +35,7 @@ def rendered(tmp_path_factory):
 
 def written_objects(out: Path) -> dict[str, dict]:
     """File name -> the one object in it, for every file the render wrote."""
-    names = (out / render.INDEX_FILE).read_text().split()
+    names = (out / render_output.INDEX_FILE).read_text().split()
     objects = {}
     for name in names:
         [obj] = list(yaml.safe_load_all((out / name).read_text()))
@@ -145,7 +145,7 @@ def test_a_canary_renders_valid_and_has_its_own_row(tmp_path):
 @pytest.mark.parametrize("stack", STACKS)
 def test_checkov_finds_no_failed_checks(rendered, stack):
     out = rendered[stack][3]
-    files = [out / name for name in (out / render.INDEX_FILE).read_text().split()]
+    files = [out / name for name in (out / render_output.INDEX_FILE).read_text().split()]
 
     result = checkov_scan.scan_files(files)
 

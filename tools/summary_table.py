@@ -1,0 +1,68 @@
+"""The summary table `make render` prints: one row per Deployment, read from the rendered objects.
+
+It is printed before the objects are validated, so it reads them defensively: a missing field shows as `?`
+and is reported by the schema check, not as a crash here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+HEADER = ("MODEL", "VERSION", "IMAGE", "REPLICAS", "CPU", "MEMORY")
+TRACK_LABEL = "ml-platform/track"
+
+
+def _get(obj: Any, *path: Any) -> Any:
+    """``obj[path[0]][path[1]]...``, or None where any step is missing."""
+    for step in path:
+        try:
+            obj = obj[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return obj
+
+
+def _hpa_bounds(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, Any], str]:
+    """(namespace, Deployment name) -> "min-max" of the HPA that scales it."""
+    bounds = {}
+    for hpa in objects:
+        if hpa.get("kind") != "HorizontalPodAutoscaler" or _get(hpa, "spec", "scaleTargetRef", "kind") != "Deployment":
+            continue
+        target = (_get(hpa, "metadata", "namespace"), _get(hpa, "spec", "scaleTargetRef", "name"))
+        bounds[target] = f"{_get(hpa, 'spec', 'minReplicas') or 1}-{_get(hpa, 'spec', 'maxReplicas') or '?'}"
+    return bounds
+
+
+def summary_rows(objects: list[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """One row per Deployment: model, version, image, replicas, cpu, memory.
+
+    Replicas are the bounds of the HPA that scales the Deployment (its `spec.replicas` when none does); a
+    second track of a model (a canary) is shown as `model (track)`.
+    """
+    bounds = _hpa_bounds(objects)
+    rows = []
+    for deployment in (obj for obj in objects if obj.get("kind") == "Deployment"):
+        name = _get(deployment, "metadata", "name") or "?"
+        labels = _get(deployment, "metadata", "labels") or {}
+        model = labels.get("app.kubernetes.io/name", name)
+        track = labels.get(TRACK_LABEL)
+        container = _get(deployment, "spec", "template", "spec", "containers", 0) or {}
+        requests = _get(container, "resources", "requests") or {}
+        replicas = bounds.get((_get(deployment, "metadata", "namespace"), name))
+        rows.append((
+            f"{model} ({track})" if track and track != "stable" else str(model),
+            str(labels.get("app.kubernetes.io/version", "?")),
+            str(container.get("image", "?")),
+            replicas or str(_get(deployment, "spec", "replicas") or 1),
+            str(requests.get("cpu", "-")),
+            str(requests.get("memory", "-")),
+        ))
+    return rows
+
+
+def format_table(rows: Iterable[tuple[str, ...]]) -> str:
+    """A plain aligned text table with the header."""
+    rows = [HEADER, *rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
