@@ -278,3 +278,18 @@ def test_a_bad_canary_stops_the_program():
     with pytest.raises(ProgramError) as caught:
         run_stack("dev", config=config)
     assert caught.value.problems[0].startswith("Pulumi.dev.yaml: models.iris.canary: set exactly one of")
+
+
+@pytest.mark.parametrize("stack, environment", [("dev", "development"), ("prod", "production")])
+def test_canary_renders_pass_strict_schema_validation_and_the_policies(stack, environment):
+    from policy.rules import evaluate
+    from policy.violation import PolicyContext
+    from tools.render_output import whole_numbers
+    from tools.validate import validate_objects
+
+    release = {"build": {"context": "./model"}} if stack == "dev" else {"image": CANARY_IMAGE}
+    run = run_stack(stack, config=with_canary_config(stack, {"version": "1.1.0", "weight": 10, **release}))
+    objects = [whole_numbers(m) for m in run.manifests()]
+    assert {m["metadata"]["name"] for m in objects if m["kind"] == "Deployment"} == {"iris", "iris-canary"}
+    assert validate_objects(objects) == []
+    assert evaluate(objects, PolicyContext(environment=environment)) == []
