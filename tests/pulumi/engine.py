@@ -81,11 +81,13 @@ def register(build: Callable[[], Any]) -> tuple[list[Registered], Any]:
             result["value"] = (monitor.registered, box.get("value"))
         except BaseException as error:  # re-raised in the test's thread
             result["error"] = error
+            result["registered"] = monitor.registered
 
     thread = threading.Thread(target=target)
     thread.start()
     thread.join()
     if "error" in result:
+        result["error"].registered = result["registered"]  # what was registered before the error
         raise result["error"]
     return result["value"]
 

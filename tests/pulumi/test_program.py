@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tools.stack_run import ProgramError, load_stack_config, run_stack
+from tools.stack_run import ROOT, ProgramError, load_stack_config, run_stack
 
 PINNED = re.compile(r"^[^\s@]+@sha256:[a-f0-9]{64}$")
 
@@ -151,3 +151,26 @@ def test_image_pull_secrets_reach_every_pod():
     run = run_stack("prod", config=config)
     (deployment,) = objects(run, "Deployment")
     assert deployment["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_bad_config_fails_before_any_resource_is_registered():
+    import json
+    import runpy
+
+    import pulumi
+
+    from tests.pulumi.engine import register
+
+    config = {
+        "ml-platform:namespace": "ml-dev",
+        "ml-platform:models": json.dumps({"iris": {"version": "1.0.0", "image": "r/iris:1.0", "replicas": {"min": 0}}}),
+    }
+
+    def program():
+        pulumi.runtime.set_all_config(config, [])
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    with pytest.raises(pulumi.RunError) as caught:
+        register(program)
+    assert str(caught.value) == "Pulumi.unit.yaml: models.iris.replicas.min: Input should be greater than or equal to 1 (got 0)"
+    assert caught.value.registered == []
