@@ -1,0 +1,292 @@
+"""The HTTP layer: a raw ASGI application with explicit routes, kept thin on purpose.
+
+Routes (Open Inference Protocol V2, plus Prometheus):
+    GET  /v2/health/live, /v2/health/ready, /v2, /metrics
+    GET  /v2/models/{name}[/versions/{version}]          model metadata
+    GET  /v2/models/{name}[/versions/{version}]/ready    model readiness
+    POST /v2/models/{name}[/versions/{version}]/infer    inference
+
+The model loads in a background thread when the server starts, so liveness answers at once; readiness turns true
+only after a warm-up prediction succeeded, and never when the model cannot be loaded (the log says why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+
+from model_server import protocol
+from model_server.batching import MicroBatcher
+from model_server.metrics import Metrics
+from model_server.protocol import ModelSignature, ProtocolError
+from model_server.runtime import InferenceError, ModelLoadError, ModelRuntime
+from model_server.settings import Settings
+
+logger = logging.getLogger("model_server")
+
+JSON = b"application/json"
+_LIVE = orjson.dumps({"live": True})
+_READY = orjson.dumps({"ready": True})
+_NOT_READY = orjson.dumps({"ready": False})
+_MODELS_PREFIX = "/v2/models/"
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
+# A handler's result: status, body, content type, extra headers.
+Response = tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]
+
+
+def _json(status: int, body: bytes) -> Response:
+    return status, body, JSON, []
+
+
+def _error(status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
+    return status, protocol.error_body(message), JSON, headers or []
+
+
+class ModelServerApp:
+    """The ASGI application serving one model."""
+
+    def __init__(self, model: ModelRuntime, settings: Settings, metrics: Metrics | None = None):
+        self.model = model
+        self.settings = settings
+        self.metrics = metrics or Metrics(
+            settings.model_name, settings.model_version, model.platform, str(settings.model_path)
+        )
+        self.ready = False
+        self.load_error: str | None = None
+        self.signature: ModelSignature | None = None
+        self.batcher: MicroBatcher | None = None
+        self._loading: asyncio.Task | None = None
+        self._model_not_found = (
+            f"unknown model {{!r}}; this server serves model {settings.model_name!r} "
+            f"version {settings.model_version!r}"
+        )
+        self._static_routes = {
+            "/v2/health/live": ("health_live", self._live),
+            "/v2/health/ready": ("health_ready", self._health_ready),
+            "/v2": ("server_metadata", self._server_metadata),
+            "/metrics": ("metrics", self._metrics),
+        }
+
+    # -- ASGI entry point ------------------------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope, receive, send) -> None:
+        started = time.perf_counter()
+        metrics = self.metrics
+        metrics.in_flight.inc()
+        endpoint = "unknown"
+        status = 500
+        try:
+            try:
+                endpoint, response = await self._route(scope, receive)
+            except ProtocolError as error:
+                close = [(b"connection", b"close")] if error.status == 413 else []
+                response = _error(error.status, error.message, close)
+            except ClientDisconnected:
+                status = 499  # nginx's code for "client closed request"; nothing is sent
+                return
+            except Exception as error:  # a bug: log it whole, answer 500 with JSON, keep serving
+                logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                response = _error(500, f"internal server error: {type(error).__name__}")
+            status, body, content_type, headers = response
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", content_type),
+                        (b"content-length", b"%d" % len(body)),
+                        *headers,
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            metrics.in_flight.dec()
+            metrics.observe(endpoint, status, time.perf_counter() - started)
+
+    async def _route(self, scope, receive) -> tuple[str, Response]:
+        path = scope["path"]
+        method = scope["method"]
+        static = self._static_routes.get(path)
+        if static is not None:
+            endpoint, handler = static
+            if method != "GET":
+                return endpoint, _error(405, f"{path} accepts GET, not {method}", [(b"allow", b"GET")])
+            return endpoint, handler()
+        if not path.startswith(_MODELS_PREFIX):
+            return "unknown", _error(404, f"no endpoint at {path}; see the Open Inference Protocol V2 paths")
+
+        parts = path[len(_MODELS_PREFIX) :].split("/")
+        name, rest = parts[0], parts[1:]
+        version = None
+        if len(rest) >= 2 and rest[0] == "versions":
+            version, rest = rest[1], rest[2:]
+        action = rest[0] if len(rest) == 1 else ("" if not rest else None)
+        if action not in ("", "ready", "infer"):
+            return "unknown", _error(404, f"no endpoint at {path}; see the Open Inference Protocol V2 paths")
+        endpoint = {"": "model_metadata", "ready": "model_ready", "infer": "infer"}[action]
+        if name != self.settings.model_name:
+            return endpoint, _error(404, self._model_not_found.format(name))
+        if version is not None and version != self.settings.model_version:
+            return endpoint, _error(
+                404,
+                f"unknown version {version!r} of model {name!r}; this server serves version "
+                f"{self.settings.model_version!r}",
+            )
+        allowed = "POST" if action == "infer" else "GET"
+        if method != allowed:
+            return endpoint, _error(405, f"{path} accepts {allowed}, not {method}", [(b"allow", allowed.encode())])
+        if action == "infer":
+            try:
+                return endpoint, await self._infer(scope, receive)
+            except ProtocolError as error:
+                close = [(b"connection", b"close")] if error.status == 413 else []
+                return endpoint, _error(error.status, error.message, close)
+        if action == "ready":
+            return endpoint, self._model_ready()
+        return endpoint, self._model_metadata()
+
+    # -- handlers --------------------------------------------------------------------------------------------
+
+    def _live(self) -> Response:
+        return _json(200, _LIVE)
+
+    def _health_ready(self) -> Response:
+        return _json(200, _READY) if self.ready else _json(503, _NOT_READY)
+
+    def _server_metadata(self) -> Response:
+        return _json(200, orjson.dumps({"name": "model-server", "version": "1", "extensions": []}))
+
+    def _metrics(self) -> Response:
+        return 200, self.metrics.exposition(), self.metrics.content_type.encode(), []
+
+    def _model_ready(self) -> Response:
+        body = orjson.dumps({"name": self.settings.model_name, "ready": self.ready})
+        return _json(200 if self.ready else 503, body)
+
+    def _model_metadata(self) -> Response:
+        if self.signature is None:
+            return self._not_ready()
+        body = protocol.model_metadata(
+            self.settings.model_name, [self.settings.model_version], self.model.platform, self.signature
+        )
+        return _json(200, body)
+
+    def _not_ready(self) -> Response:
+        reason = f": {self.load_error}" if self.load_error else " yet: it is loading"
+        return _error(503, f"model {self.settings.model_name!r} is not ready{reason}")
+
+    async def _infer(self, scope, receive) -> Response:
+        if not self.ready:
+            return self._not_ready()
+        body = await self._read_body(scope, receive)
+        request = protocol.parse_infer_request(body, self.signature, self.settings.max_request_rows)
+        try:
+            results = await self.batcher.predict(request.inputs, request.rows)
+        except InferenceError as error:
+            if error.client_error:
+                return _error(400, str(error))
+            logger.error("inference failed: %s", error)
+            return _error(500, str(error))
+        self.metrics.inference_rows.inc(request.rows)
+        response = protocol.infer_response(
+            self.settings.model_name, self.settings.model_version, request, results, self.signature
+        )
+        return _json(200, response)
+
+    async def _read_body(self, scope, receive) -> bytes:
+        """The request body, refused with 413 from Content-Length before it is read, or once it grows too big."""
+        limit = self.settings.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit():
+                    raise ProtocolError(400, "the Content-Length header must be a number of bytes")
+                if int(value) > limit:
+                    raise ProtocolError(
+                        413, f"request body of {int(value)} bytes is over the limit of {limit} (MAX_BODY_BYTES)"
+                    )
+            elif name == b"inference-header-content-length":
+                raise ProtocolError(400, "binary tensor data is not supported; send the tensors as JSON")
+        message = await receive()
+        body = message.get("body", b"")
+        if not message.get("more_body", False):
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            return body
+        chunks, size = [body], len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise ProtocolError(413, f"request body is over the limit of {limit} bytes (MAX_BODY_BYTES)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # -- lifespan: load the model in the background ----------------------------------------------------------
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._loading = asyncio.get_running_loop().create_task(self.load_model())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.ready = False
+                self.metrics.model_ready.set(0)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def load_model(self) -> None:
+        """Load and warm up the model in a worker thread; become ready on success, log why not on failure."""
+        started = time.perf_counter()
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._load_and_warm_up)
+        except ModelLoadError as error:
+            self.load_error = str(error)
+            logger.error("model cannot be served, the server will not become ready: %s", error)
+            return
+        except Exception as error:  # anything else a runtime raises while loading is a broken model as well
+            self.load_error = f"{type(error).__name__}: {error}"
+            logger.exception("model cannot be served, the server will not become ready: %s", self.load_error)
+            return
+        self.signature = ModelSignature(self.model.inputs, self.model.outputs)
+        self.batcher = MicroBatcher(self.model, self.settings.batch_max_rows)
+        self.ready = True
+        self.metrics.model_ready.set(1)
+        logger.info(
+            "model ready",
+            extra={
+                "model": self.settings.model_name,
+                "version": self.settings.model_version,
+                "path": str(self.settings.model_path),
+                "load_seconds": round(time.perf_counter() - started, 4),
+                "inputs": [protocol.describe(spec) for spec in self.model.inputs],
+                "outputs": [protocol.describe(spec) for spec in self.model.outputs],
+                "threads": self.settings.model_threads,
+                "batching": self.batcher.max_rows > 0,
+            },
+        )
+
+    def _load_and_warm_up(self) -> None:
+        self.model.load()
+        try:
+            self.model.warm_up()
+        except InferenceError as error:
+            raise ModelLoadError(f"warm-up prediction failed: {error}") from error
