@@ -1,5 +1,7 @@
 """The ml-platform program: read the stack config once, then for each model an image (when built) and a service."""
 
+from pathlib import Path
+
 import pulumi
 from pulumi.runtime import config as runtime_config
 
@@ -20,6 +22,7 @@ def read_config() -> StackConfig:
             raw_project_config(engine),
             stack_file=f"Pulumi.{pulumi.get_stack()}.yaml",
             secret_keys={key[len(prefix) :] for key in secret_keys if key.startswith(prefix)},
+            project_dir=Path.cwd(),
         )
     except ConfigError as error:
         # RunError: the CLI prints the message alone, no traceback, and exits non-zero; nothing was registered.

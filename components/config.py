@@ -13,6 +13,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Union
 
 import pydantic
@@ -33,6 +34,7 @@ _DNS_1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a
 _VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*$")
 _CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 # Set by the platform on every pod (the model server contract); a user value would be silently overridden.
 RESERVED_ENV = ("PORT", "MODEL_NAME", "MODEL_VERSION")
@@ -209,6 +211,16 @@ class RegistryConfig(_Model):
     server: str = Field(min_length=1)
     username: str | None = None
 
+    @field_validator("server")
+    @classmethod
+    def _registry_host(cls, value: str) -> str:
+        if not _REGISTRY.match(value):
+            raise ValueError(
+                f"{value!r} is not a registry: a host[:port] with an optional path, no scheme "
+                "(e.g. localhost:5001, ghcr.io/acme)"
+            )
+        return value
+
 
 class StackConfig(_Model):
     """The whole stack, typed. Secret values stay out of repr and out of any dump."""
@@ -274,12 +286,17 @@ def raw_project_config(config: Mapping[str, Any], project: str = PROJECT) -> dic
 
 
 def parse_stack_config(
-    raw: Mapping[str, Any], *, stack_file: str, secret_keys: set[str] | frozenset[str] = frozenset()
+    raw: Mapping[str, Any],
+    *,
+    stack_file: str,
+    secret_keys: set[str] | frozenset[str] = frozenset(),
+    project_dir: Path | None = None,
 ) -> StackConfig:
     """Parse the raw `ml-platform:*` values (prefix stripped) into a `StackConfig`.
 
-    `secret_keys` are the (prefix-stripped) keys that are Pulumi secrets. Raises `ConfigError` listing every
-    problem, each prefixed with `stack_file`.
+    `secret_keys` are the (prefix-stripped) keys that are Pulumi secrets. With `project_dir`, build contexts must
+    exist under it (the program passes its working directory, where Pulumi runs it). Raises `ConfigError` listing
+    every problem, each prefixed with `stack_file`.
     """
     problems: list[str] = []
     report = problems.append
@@ -308,7 +325,11 @@ def parse_stack_config(
     else:
         problems.extend(_unknown_keys(ModelConfig, defaults, "defaults"))
 
-    facts = _StackFacts(production=raw.get("environment") == "production", has_registry=isinstance(raw.get("registry"), dict))
+    facts = _StackFacts(
+        production=raw.get("environment") == "production",
+        has_registry=isinstance(raw.get("registry"), dict),
+        project_dir=project_dir,
+    )
     models_raw = raw.get("models")
     models: dict[str, ModelConfig] = {}
     if models_raw is None:
@@ -372,6 +393,7 @@ class _StackFacts:
 
     production: bool
     has_registry: bool
+    project_dir: Path | None = None
 
 
 def _release_rules(model: Mapping[str, Any], path: str, facts: _StackFacts) -> list[str]:
@@ -418,6 +440,10 @@ def _release_rules(model: Mapping[str, Any], path: str, facts: _StackFacts) -> l
             )
         if has_build and not facts.has_registry:
             problems.append(f"{where}.build: building needs ml-platform:registry.server to push to")
+        build = release.get("build")
+        if facts.project_dir is not None and isinstance(build, dict) and isinstance(build.get("context"), str):
+            if not (facts.project_dir / build["context"]).is_dir():
+                problems.append(f"{where}.build.context: {build['context']!r} is not a directory of the project")
     return problems
 
 

@@ -331,3 +331,22 @@ def test_rules_across_keys_are_still_checked_when_other_keys_are_invalid():
     assert sorted(keys) == sorted(
         ["models.iris.version", "models.iris.resources.cpu", "models.iris.replicas", "models.iris.image", "namespace"]
     )
+
+
+@pytest.mark.parametrize("server", ["http://localhost:5001", "localhost:5001/", "my registry"])
+def test_a_registry_is_a_host_not_a_url(server):
+    raw = dev_config()
+    raw["registry"]["server"] = server
+    (problem,) = problems_of(raw)
+    assert problem.startswith(f"Pulumi.dev.yaml: registry.server: {server!r} is not a registry")
+
+
+def test_a_build_context_must_exist_in_the_project(tmp_path):
+    (tmp_path / "model").mkdir()
+    raw = with_model(dev_config(), build={"context": "./modle"})
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(raw, stack_file="Pulumi.dev.yaml", project_dir=tmp_path)
+    assert caught.value.problems == [
+        "Pulumi.dev.yaml: models.iris.build.context: './modle' is not a directory of the project"
+    ]
+    assert parse_stack_config(dev_config(), stack_file="Pulumi.dev.yaml", project_dir=tmp_path)
