@@ -260,11 +260,16 @@ class ModelServerApp:
             await asyncio.get_running_loop().run_in_executor(None, self._load_and_warm_up)
         except ModelLoadError as error:
             self.load_error = str(error)
-            logger.error("model cannot be served, the server will not become ready: %s", error)
-            return
         except Exception as error:  # anything else a runtime raises while loading is a broken model as well
             self.load_error = f"{type(error).__name__}: {error}"
-            logger.exception("model cannot be served, the server will not become ready: %s", self.load_error)
+            logger.debug("model load failure", exc_info=True)
+        if self.load_error is not None:
+            logger.error(
+                "model %s cannot be served, the server will not become ready: %s",
+                self.settings.model_path,
+                self.load_error,
+                extra={"model": self.settings.model_name, "path": str(self.settings.model_path)},
+            )
             return
         self.signature = ModelSignature(self.model.inputs, self.model.outputs)
         self.batcher = MicroBatcher(self.model, self.settings.batch_max_rows)

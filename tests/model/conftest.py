@@ -70,7 +70,8 @@ class ServerProcess:
         pytest.fail(f"{path} did not answer {status} within {timeout}s (last: {last}):\n{self.log_text()}")
 
     def log_text(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def log_records(self) -> list[dict]:

@@ -1,0 +1,183 @@
+"""The ASGI app driven in-process with fake runtimes: readiness after warm-up, and micro-batching."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_server.app import ModelServerApp
+from model_server.cpu import available_cpus, cgroup_cpu_limit
+from model_server.onnx_model import OnnxModel
+from model_server.runtime import InferenceError, ModelRuntime, TensorSpec
+from model_server.settings import DEFAULT_MODEL_PATH, Settings, load_settings
+
+ARTIFACT = Path(__file__).resolve().parents[2] / "model" / "artifacts" / "breast-cancer.onnx"
+
+
+async def call(app, method, path, body=b""):
+    """One HTTP request through the ASGI interface: (status, parsed JSON body)."""
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    headers = [(b"content-length", str(len(body)).encode())]
+    await app({"type": "http", "method": method, "path": path, "headers": headers}, receive, send)
+    return sent[0]["status"], json.loads(sent[1]["body"])
+
+
+async def start_lifespan(app):
+    """Run the ASGI lifespan start-up; returns the queue used to send the shutdown later."""
+    inbox: asyncio.Queue = asyncio.Queue()
+    started = asyncio.Event()
+
+    async def send(message):
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    await inbox.put({"type": "lifespan.startup"})
+    asyncio.get_running_loop().create_task(app({"type": "lifespan"}, inbox.get, send))
+    await started.wait()
+    return inbox
+
+
+class GatedModel(ModelRuntime):
+    """A fake runtime whose loading waits for a gate, and whose warm-up can be made to fail."""
+
+    platform = "fake"
+
+    def __init__(self, fail_warm_up: bool = False):
+        super().__init__()
+        self.gate = threading.Event()
+        self.fail_warm_up = fail_warm_up
+
+    def load(self):
+        self.gate.wait(10)
+        self.inputs = (TensorSpec("x", "FP32", np.dtype(np.float32), (-1, 2)),)
+        self.outputs = (TensorSpec("y", "FP32", np.dtype(np.float32), (-1, 2)),)
+
+    def predict(self, inputs):
+        if self.fail_warm_up:
+            raise InferenceError("the fake model always fails")
+        return {"y": inputs["x"] * 2}
+
+
+def test_ready_only_after_the_model_loaded_and_warmed_up():
+    async def scenario():
+        model = GatedModel()
+        app = ModelServerApp(model, Settings(model_name="fake"))
+        await start_lifespan(app)
+        assert await call(app, "GET", "/v2/health/live") == (200, {"live": True})
+        assert await call(app, "GET", "/v2/health/ready") == (503, {"ready": False})
+        status, body = await call(app, "POST", "/v2/models/fake/infer", b"{}")
+        assert status == 503 and "loading" in body["error"]
+        model.gate.set()
+        await app._loading
+        assert await call(app, "GET", "/v2/health/ready") == (200, {"ready": True})
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_warm_up_means_never_ready():
+    async def scenario():
+        model = GatedModel(fail_warm_up=True)
+        model.gate.set()
+        app = ModelServerApp(model, Settings(model_name="fake"))
+        await start_lifespan(app)
+        await app._loading
+        assert await call(app, "GET", "/v2/health/ready") == (503, {"ready": False})
+        assert "warm-up prediction failed" in app.load_error
+
+    asyncio.run(scenario())
+
+
+class CountingModel(OnnxModel):
+    """The example model, counting calls and the rows of each."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.calls: list[int] = []
+
+    def predict(self, inputs):
+        self.calls.append(len(inputs["input"]))
+        return super().predict(inputs)
+
+
+def _loaded_app(batch_max_rows):
+    model = CountingModel(ARTIFACT)
+    app = ModelServerApp(model, Settings(batch_max_rows=batch_max_rows))
+    return model, app
+
+
+def test_concurrent_requests_share_model_calls_and_each_gets_its_own_rows():
+    features = np.random.default_rng(0).uniform(0, 100, size=(40, 30)).astype(np.float32)
+    sizes = [1, 3, 1, 2, 5, 1, 1, 4, 2, 1]  # 21 rows in 10 requests
+
+    def body(rows):
+        return json.dumps(
+            {"inputs": [{"name": "input", "datatype": "FP32", "shape": list(rows.shape), "data": rows.tolist()}]}
+        ).encode()
+
+    async def scenario(batch_max_rows):
+        model, app = _loaded_app(batch_max_rows)
+        await app.load_model()
+        model.calls.clear()
+        starts = np.cumsum([0, *sizes])
+        replies = await asyncio.gather(
+            *(
+                call(app, "POST", "/v2/models/breast-cancer/infer", body(features[a:b]))
+                for a, b in zip(starts, starts[1:])
+            )
+        )
+        return model.calls, replies
+
+    batched_calls, batched = asyncio.run(scenario(8))
+    single_calls, single = asyncio.run(scenario(0))
+    assert single_calls == sizes  # batching off: one call per request
+    assert len(batched_calls) < len(sizes) and max(batched_calls) <= 8 and sum(batched_calls) == sum(sizes)
+    assert batched == single  # every request got exactly its own rows back
+    for (status, reply), rows in zip(batched, sizes):
+        assert status == 200 and reply["outputs"][0]["shape"] == [rows]
+
+
+def test_cgroup_quota_caps_the_cpu_count(tmp_path):
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("max 100000\n")
+    assert cgroup_cpu_limit(cpu_max) is None
+    cpu_max.write_text("150000 100000\n")
+    assert cgroup_cpu_limit(cpu_max) == 1.5
+    assert available_cpus(cpu_max) == min(2, len(__import__("os").sched_getaffinity(0)))
+    cpu_max.write_text("50000 100000\n")
+    assert available_cpus(cpu_max) == 1
+    assert cgroup_cpu_limit(tmp_path / "absent") is None
+
+
+def test_settings_defaults_and_overrides():
+    defaults = load_settings({})
+    assert (defaults.port, defaults.model_name, defaults.model_version) == (8080, "breast-cancer", "1")
+    assert defaults.model_path == DEFAULT_MODEL_PATH and DEFAULT_MODEL_PATH.name == "breast-cancer.onnx"
+    assert defaults.model_threads == available_cpus()
+    custom = load_settings({"PORT": "9000", "MODEL_PATH": "/m/x.onnx", "MODEL_THREADS": "3", "LOG_LEVEL": "DEBUG"})
+    assert (custom.port, str(custom.model_path), custom.model_threads, custom.log_level) == (
+        9000,
+        "/m/x.onnx",
+        3,
+        "debug",
+    )
+
+
+@pytest.mark.parametrize("variable", ["PORT", "MAX_BODY_BYTES", "BATCH_MAX_ROWS", "SHUTDOWN_TIMEOUT_SECONDS"])
+def test_settings_errors_name_the_variable(variable):
+    from model_server.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({variable: "-5"})
