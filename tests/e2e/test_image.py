@@ -85,13 +85,15 @@ def registry(engine) -> str:
 
 
 @pytest.fixture(scope="module")
-def base_image(engine) -> str:
+def base_image(engine, e2e_report) -> str:
     if os.environ.get("E2E_BASE_IMAGE"):
         return os.environ["E2E_BASE_IMAGE"]
     script = REPO_ROOT / "tools" / "docker" / "base-image.sh"
+    started = time.monotonic()
     result = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900, check=False)
     if result.returncode != 0:
         unavailable(f"could not build a local base image (set E2E_BASE_IMAGE): {result.stderr.strip()[-400:]}")
+    e2e_report["base image"] = f"tools/docker/base-image.sh, {time.monotonic() - started:.0f} s"
     return result.stdout.strip().splitlines()[-1]
 
 
