@@ -26,7 +26,15 @@ import httpx
 import numpy as np
 import pytest
 
-from tools.docker.build import MODEL_DIR, REPO_ROOT, BuildError, ImageBuild, build_image, docker_client
+from tools.docker.build import (
+    MODEL_DIR,
+    REPO_ROOT,
+    BuildError,
+    ImageBuild,
+    build_image,
+    docker_client,
+    git_metadata,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -102,7 +110,9 @@ def image(registry, base_image, e2e_report) -> str:
     """The digest reference of the image after a round trip through the registry: `<repository>@sha256:...`."""
     tag = f"{REPOSITORY}:e2e-{uuid.uuid4().hex[:12]}"
     ca_file = Path(os.environ.get("E2E_CA_FILE", "/etc/ssl/certs/ca-certificates.crt"))
-    build = ImageBuild(tag=tag, base_image=base_image, ca_file=ca_file if ca_file.is_file() else None)
+    build = ImageBuild(
+        tag=tag, base_image=base_image, ca_file=ca_file if ca_file.is_file() else None, **git_metadata()
+    )
     started = time.monotonic()
     try:
         build_image(build, quiet=True)
@@ -209,6 +219,15 @@ def infer_body(metadata: dict, rows: np.ndarray) -> dict:
 
 
 # --- the tests --------------------------------------------------------------------------------------------------------
+
+
+def test_image_carries_oci_labels_of_this_checkout(image, base_image):
+    labels = json.loads(docker("image", "inspect", "--format", "{{json .Config.Labels}}", image).stdout)
+    assert labels["org.opencontainers.image.base.name"] == base_image
+    revision = git_metadata().get("revision")
+    if revision:
+        assert labels["org.opencontainers.image.revision"] == revision
+    assert labels["org.opencontainers.image.version"]
 
 
 def test_image_runs_as_uid_10001_without_training_packages_pip_or_compilers(image):
