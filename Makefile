@@ -54,6 +54,22 @@ up:
 	$(require_pulumi)
 	pulumi up --stack $(STACK)
 
+# The model server, locally without Docker (docs/model-server.md); trains the example model first if it is missing.
+MODEL_ARTIFACT := model/artifacts/breast-cancer.onnx
+$(MODEL_ARTIFACT): | venv
+	$(PY) model/train.py --out $@
+serve: venv $(MODEL_ARTIFACT)
+	PYTHONPATH=model PORT=$(PORT) MODEL_PATH=$(MODEL_ARTIFACT) $(PY) -m model_server
+
+# Our server against MLServer 1.7 (its own venv), pinned to one core with wrk on the other (docs/model-server.md).
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+bench: venv $(BENCH_VENV)/.installed $(MODEL_ARTIFACT)
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 # The model server image (docs/image.md). BASE_IMAGE empty: the Dockerfile's default, python:3.11-slim-bookworm.
 # CA_FILE (default: this machine's CA bundle; empty: none) becomes the BuildKit secret `ca`, trusted by pip in the build.
 TAG ?= ml-platform/model-server:dev
