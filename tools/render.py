@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import policy
 from components.config import ConfigError, StackConfig, parse_stack_config, raw_project_config
 from tools import checkov_scan, stack_run, validate
-from tools.render_output import apply_order, mask_secrets, whole_numbers, write_render
+from tools.render_output import apply_order, mask_secrets, write_render
 from tools.summary_table import format_table, summary_rows
 
 class UsageError(Exception):
@@ -57,8 +57,8 @@ def render_stack(stack: str, *, project_dir: Path = stack_run.ROOT) -> Rendered:
     except (stack_run.ProgramError, ConfigError) as error:
         raise RenderFailed(error.problems) from None
     # The engine registers resources concurrently: sort, so files, tables and diffs are the same every run.
-    objects = sorted((mask_secrets(whole_numbers(obj)) for obj in run.manifests()), key=apply_order)
-    return Rendered(stack=stack, config=config, objects=objects, outputs=whole_numbers(run.outputs))
+    objects = sorted((mask_secrets(obj) for obj in run.manifests()), key=apply_order)
+    return Rendered(stack=stack, config=config, objects=objects, outputs=run.outputs)
 
 
 def load_config(stack: str, project_dir: Path = stack_run.ROOT) -> StackConfig:

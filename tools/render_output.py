@@ -33,21 +33,6 @@ def apply_order(obj: Mapping[str, Any]) -> tuple:
     return rank, kind, metadata.get("namespace") or "", metadata.get("name") or ""
 
 
-def whole_numbers(value: Any) -> Any:
-    """``value`` with every integral float as an int.
-
-    The engine carries numbers as doubles (protobuf Struct), so `8080` arrives as `8080.0`; the Kubernetes API
-    rejects `8080.0` for an int32 field, and `pulumi stack output --json` prints `8080`.
-    """
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, Mapping):
-        return {key: whole_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [whole_numbers(item) for item in value]
-    return value
-
-
 def mask_secrets(obj: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``obj`` where a Secret's `data` and `stringData` values are replaced by a mask."""
     obj = dict(obj)

@@ -73,7 +73,7 @@ class StackRun:
     def manifests(self) -> list[dict[str, Any]]:
         """The Kubernetes objects the stack would create, in registration order."""
         return [
-            _unwrap_secrets(r.inputs)
+            whole_numbers(_unwrap_secrets(r.inputs))
             for r in self.resources
             if r.type.startswith("kubernetes:") and "kind" in r.inputs and "apiVersion" in r.inputs
         ]
@@ -223,7 +223,7 @@ class _RecordingMonitor(mocks.MockMonitor):
 
     def RegisterResourceOutputs(self, request):
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
-            self.stack_outputs = _mask_secrets(rpc.deserialize_properties(request.outputs))
+            self.stack_outputs = whole_numbers(_mask_secrets(rpc.deserialize_properties(request.outputs)))
         return super().RegisterResourceOutputs(request)
 
 
@@ -262,6 +262,21 @@ def _repository(image_name: str) -> str:
     name = image_name.split("@", 1)[0]
     last = name.rsplit("/", 1)[-1]
     return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
+def whole_numbers(value: Any) -> Any:
+    """`value` with every integral float as an int.
+
+    The engine carries numbers as protobuf doubles, so `8080` arrives as `8080.0`; the Kubernetes API rejects
+    `8080.0` for an int32 field, and `pulumi stack output --json` prints `8080`.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(item) for item in value]
+    return value
 
 
 def _unwrap_secrets(value: Any) -> Any:

@@ -155,3 +155,10 @@ def test_invalid_yaml_names_the_line(tmp_path):
 
     with pytest.raises(stack_run.StackFileError, match=r"Pulumi.t.yaml: line \d+: not valid YAML"):
         stack_run.run_stack("t", project_dir=project)
+
+
+def test_whole_numbers_come_back_as_integers_as_the_api_and_the_cli_want_them(tmp_path):
+    run = stack_run.run_stack("t", project_dir=make_project(tmp_path, CONFIG))
+
+    replicas = run.manifests()[0]["spec"]["replicas"]
+    assert replicas == 2 and isinstance(replicas, int)

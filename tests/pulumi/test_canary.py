@@ -16,8 +16,8 @@ from components.model_service import ModelService, ModelServiceArgs
 from tests.pulumi.engine import by_type, register
 from tools.stack_run import ProgramError, load_stack_config, run_stack
 
-STABLE_IMAGE = "registry.example.com/ml/iris@sha256:" + "a" * 64
-CANARY_IMAGE = "registry.example.com/ml/iris@sha256:" + "b" * 64
+STABLE_IMAGE = "registry.example.com/ml/breast-cancer@sha256:" + "a" * 64
+CANARY_IMAGE = "registry.example.com/ml/breast-cancer@sha256:" + "b" * 64
 
 
 # --- replica split ---------------------------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def canary_service(weight: int = 25, production: bool = False):
     )
     return register(
         lambda: ModelService(
-            "iris",
+            "breast-cancer",
             ModelServiceArgs(
                 config=config, namespace="ml-test", image=STABLE_IMAGE, canary_image=CANARY_IMAGE, production=production
             ),
@@ -86,19 +86,19 @@ def inputs_by_name(registered, type_token):
 
 def test_each_version_has_its_own_deployment(with_canary):
     deployments = inputs_by_name(with_canary[0], "kubernetes:apps/v1:Deployment")
-    assert set(deployments) == {"iris", "iris-canary"}
+    assert set(deployments) == {"breast-cancer", "breast-cancer-canary"}
     image = lambda d: d["spec"]["template"]["spec"]["containers"][0]["image"]  # noqa: E731
-    assert image(deployments["iris"]) == STABLE_IMAGE
-    assert image(deployments["iris-canary"]) == CANARY_IMAGE
-    labels = deployments["iris-canary"]["spec"]["template"]["metadata"]["labels"]
+    assert image(deployments["breast-cancer"]) == STABLE_IMAGE
+    assert image(deployments["breast-cancer-canary"]) == CANARY_IMAGE
+    labels = deployments["breast-cancer-canary"]["spec"]["template"]["metadata"]["labels"]
     assert labels["app.kubernetes.io/version"] == "1.1.0"
     assert labels["ml-platform/track"] == "canary"
 
 
 def test_the_deployments_select_disjoint_pods(with_canary):
     deployments = inputs_by_name(with_canary[0], "kubernetes:apps/v1:Deployment")
-    stable = deployments["iris"]["spec"]["selector"]["matchLabels"]
-    canary = deployments["iris-canary"]["spec"]["selector"]["matchLabels"]
+    stable = deployments["breast-cancer"]["spec"]["selector"]["matchLabels"]
+    canary = deployments["breast-cancer-canary"]["spec"]["selector"]["matchLabels"]
     assert stable["ml-platform/track"] == "stable" and canary["ml-platform/track"] == "canary"
     for deployment in deployments.values():
         assert deployment["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
@@ -114,15 +114,15 @@ def test_one_service_selects_both_versions(with_canary):
 def test_each_version_has_its_own_autoscaler_with_bounds_from_the_weight(with_canary):
     hpas = inputs_by_name(with_canary[0], "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
     bounds = {name: (h["spec"]["minReplicas"], h["spec"]["maxReplicas"]) for name, h in hpas.items()}
-    assert bounds == {"iris": (3, 6), "iris-canary": (1, 2)}
-    assert hpas["iris-canary"]["spec"]["scaleTargetRef"]["name"] == "iris-canary"
+    assert bounds == {"breast-cancer": (3, 6), "breast-cancer-canary": (1, 2)}
+    assert hpas["breast-cancer-canary"]["spec"]["scaleTargetRef"]["name"] == "breast-cancer-canary"
 
 
 def test_a_disruption_budget_only_for_tracks_with_two_or_more_pods(with_canary):
     pdbs = inputs_by_name(with_canary[0], "kubernetes:policy/v1:PodDisruptionBudget")
-    assert set(pdbs) == {"iris"}
+    assert set(pdbs) == {"breast-cancer"}
     registered, _ = canary_service(weight=50)
-    assert set(inputs_by_name(registered, "kubernetes:policy/v1:PodDisruptionBudget")) == {"iris", "iris-canary"}
+    assert set(inputs_by_name(registered, "kubernetes:policy/v1:PodDisruptionBudget")) == {"breast-cancer", "breast-cancer-canary"}
 
 
 def test_the_canary_output_names_image_version_and_weight(with_canary):
@@ -144,7 +144,7 @@ def dev_raw(canary: dict) -> dict:
     return {
         "namespace": "ml-dev",
         "registry": {"server": "localhost:5001"},
-        "models": {"iris": {"version": "1.0.0", "build": {"context": "./model"}, "canary": canary}},
+        "models": {"breast-cancer": {"version": "1.0.0", "build": {"context": "./model"}, "canary": canary}},
     }
 
 
@@ -157,22 +157,22 @@ def problems(raw: dict, stack_file: str = "Pulumi.dev.yaml") -> list[str]:
 @pytest.mark.parametrize("weight", [0, 100, -5])
 def test_a_canary_weight_must_be_1_to_99(weight):
     (problem,) = problems(dev_raw({"version": "1.1.0", "build": {"context": "./model"}, "weight": weight}))
-    assert problem.startswith("Pulumi.dev.yaml: models.iris.canary.weight: ")
+    assert problem.startswith("Pulumi.dev.yaml: models.breast-cancer.canary.weight: ")
 
 
 def test_a_canary_needs_a_new_version():
     (problem,) = problems(dev_raw({"version": "1.0.0", "build": {"context": "./model"}, "weight": 10}))
-    assert problem.startswith("Pulumi.dev.yaml: models.iris.canary.version: '1.0.0' is the stable version")
+    assert problem.startswith("Pulumi.dev.yaml: models.breast-cancer.canary.version: '1.0.0' is the stable version")
 
 
 def test_a_canary_needs_exactly_one_of_build_and_image():
     (problem,) = problems(dev_raw({"version": "1.1.0", "weight": 10}))
-    assert problem.startswith("Pulumi.dev.yaml: models.iris.canary: set exactly one of `build`")
+    assert problem.startswith("Pulumi.dev.yaml: models.breast-cancer.canary: set exactly one of `build`")
 
 
 def test_a_typo_in_a_canary_key_suggests_the_right_one():
     raw = dev_raw({"version": "1.1.0", "build": {"context": "./model"}, "wieght": 10})
-    assert "Pulumi.dev.yaml: models.iris.canary.wieght: unknown key; did you mean weight?" in problems(raw)
+    assert "Pulumi.dev.yaml: models.breast-cancer.canary.wieght: unknown key; did you mean weight?" in problems(raw)
 
 
 def test_a_production_canary_must_be_pinned_by_digest():
@@ -180,16 +180,16 @@ def test_a_production_canary_must_be_pinned_by_digest():
         "environment": "production",
         "namespace": "ml-prod",
         "models": {
-            "iris": {
+            "breast-cancer": {
                 "version": "1.0.0",
                 "image": STABLE_IMAGE,
                 "replicas": {"min": 3, "max": 10},
-                "canary": {"version": "1.1.0", "image": "registry.example.com/ml/iris:1.1.0", "weight": 10},
+                "canary": {"version": "1.1.0", "image": "registry.example.com/ml/breast-cancer:1.1.0", "weight": 10},
             }
         },
     }
     (problem,) = problems(raw, "Pulumi.prod.yaml")
-    assert problem.startswith("Pulumi.prod.yaml: models.iris.canary.image: production needs an image pinned by digest")
+    assert problem.startswith("Pulumi.prod.yaml: models.breast-cancer.canary.image: production needs an image pinned by digest")
 
 
 # --- the whole program: with and without a canary, promotion, rollback -------------------------------------------
@@ -197,7 +197,7 @@ def test_a_production_canary_must_be_pinned_by_digest():
 
 def with_canary_config(stack: str, canary: dict) -> dict:
     config = copy.deepcopy(load_stack_config(stack))
-    config["ml-platform:models"]["iris"]["canary"] = canary
+    config["ml-platform:models"]["breast-cancer"]["canary"] = canary
     return config
 
 
@@ -205,7 +205,7 @@ def immutable_view(run) -> dict:
     """What must not change for an in-place, no-downtime update: names and selectors of the stable objects."""
     view = {}
     for manifest in run.manifests():
-        if manifest["metadata"]["name"] in ("iris", "iris-env"):
+        if manifest["metadata"]["name"] in ("breast-cancer", "breast-cancer-env"):
             view[manifest["kind"]] = (
                 manifest["metadata"]["name"],
                 manifest["spec"].get("selector") if "spec" in manifest else None,
@@ -220,76 +220,75 @@ def dev_canary_run():
 
 def test_dev_with_a_canary_builds_both_versions(dev_canary_run):
     names = sorted(i.inputs["imageName"] for i in dev_canary_run.of_type("docker:index/image:Image"))
-    assert names == ["localhost:5001/iris:1.0.0", "localhost:5001/iris:1.1.0"]
+    assert names == ["localhost:5001/breast-cancer:1.0.0", "localhost:5001/breast-cancer:1.1.0"]
 
 
 def test_dev_with_a_canary_exports_it(dev_canary_run):
-    canary = dev_canary_run.outputs["models"]["iris"]["canary"]
+    canary = dev_canary_run.outputs["models"]["breast-cancer"]["canary"]
     assert canary["version"] == "1.1.0"
     assert canary["weight"] == 20
-    assert canary["image"].startswith("localhost:5001/iris@sha256:")
+    assert canary["image"].startswith("localhost:5001/breast-cancer@sha256:")
 
 
 def test_prod_with_a_canary_renders_two_spread_deployments():
     run = run_stack("prod", config=with_canary_config("prod", {"version": "1.1.0", "image": CANARY_IMAGE, "weight": 10}))
     deployments = {m["metadata"]["name"]: m for m in run.manifests() if m["kind"] == "Deployment"}
-    assert set(deployments) == {"iris", "iris-canary"}
+    assert set(deployments) == {"breast-cancer", "breast-cancer-canary"}
     for deployment in deployments.values():
         assert len(deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]) == 2
     hpas = {m["metadata"]["name"]: m["spec"]["minReplicas"] for m in run.manifests() if m["kind"] == "HorizontalPodAutoscaler"}
     assert all(minimum >= 2 for minimum in hpas.values())
-    assert run.outputs["models"]["iris"]["canary"]["image"] == CANARY_IMAGE
+    assert run.outputs["models"]["breast-cancer"]["canary"]["image"] == CANARY_IMAGE
 
 
 def test_without_a_canary_there_is_no_canary_output():
     run = run_stack("prod")
-    assert "canary" not in run.outputs["models"]["iris"]
+    assert "canary" not in run.outputs["models"]["breast-cancer"]
 
 
 def test_rolling_back_removes_only_the_canary_objects():
     config = with_canary_config("prod", {"version": "1.1.0", "image": CANARY_IMAGE, "weight": 10})
     before = run_stack("prod", config=config)
-    del config["ml-platform:models"]["iris"]["canary"]
+    del config["ml-platform:models"]["breast-cancer"]["canary"]
     after = run_stack("prod", config=config)
     removed = {(m["kind"], m["metadata"]["name"]) for m in before.manifests()} - {
         (m["kind"], m["metadata"]["name"]) for m in after.manifests()
     }
-    assert removed == {("Deployment", "iris-canary"), ("HorizontalPodAutoscaler", "iris-canary"), ("PodDisruptionBudget", "iris-canary")}
+    assert removed == {("Deployment", "breast-cancer-canary"), ("HorizontalPodAutoscaler", "breast-cancer-canary"), ("PodDisruptionBudget", "breast-cancer-canary")}
     assert immutable_view(before) == immutable_view(after)
 
 
 def test_promoting_the_canary_updates_the_stable_deployment_in_place():
     config = with_canary_config("prod", {"version": "1.1.0", "image": CANARY_IMAGE, "weight": 10})
     before = run_stack("prod", config=config)
-    model = config["ml-platform:models"]["iris"]
+    model = config["ml-platform:models"]["breast-cancer"]
     canary = model.pop("canary")
     model.update(version=canary["version"], image=canary["image"])
     after = run_stack("prod", config=config)
     (stable,) = [m for m in after.manifests() if m["kind"] == "Deployment"]
-    assert stable["metadata"]["name"] == "iris"
+    assert stable["metadata"]["name"] == "breast-cancer"
     assert stable["spec"]["template"]["spec"]["containers"][0]["image"] == CANARY_IMAGE
     assert stable["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     assert immutable_view(before) == immutable_view(after)
-    assert after.outputs["models"]["iris"]["version"] == "1.1.0"
+    assert after.outputs["models"]["breast-cancer"]["version"] == "1.1.0"
 
 
 def test_a_bad_canary_stops_the_program():
     config = with_canary_config("dev", {"version": "1.1.0", "weight": 10})
     with pytest.raises(ProgramError) as caught:
         run_stack("dev", config=config)
-    assert caught.value.problems[0].startswith("Pulumi.dev.yaml: models.iris.canary: set exactly one of")
+    assert caught.value.problems[0].startswith("Pulumi.dev.yaml: models.breast-cancer.canary: set exactly one of")
 
 
 @pytest.mark.parametrize("stack, environment", [("dev", "development"), ("prod", "production")])
 def test_canary_renders_pass_strict_schema_validation_and_the_policies(stack, environment):
     from policy.rules import evaluate
     from policy.violation import PolicyContext
-    from tools.render_output import whole_numbers
     from tools.validate import validate_objects
 
     release = {"build": {"context": "./model"}} if stack == "dev" else {"image": CANARY_IMAGE}
     run = run_stack(stack, config=with_canary_config(stack, {"version": "1.1.0", "weight": 10, **release}))
-    objects = [whole_numbers(m) for m in run.manifests()]
-    assert {m["metadata"]["name"] for m in objects if m["kind"] == "Deployment"} == {"iris", "iris-canary"}
+    objects = run.manifests()
+    assert {m["metadata"]["name"] for m in objects if m["kind"] == "Deployment"} == {"breast-cancer", "breast-cancer-canary"}
     assert validate_objects(objects) == []
     assert evaluate(objects, PolicyContext(environment=environment)) == []
