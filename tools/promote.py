@@ -1,7 +1,7 @@
 """Promote by digest: copy what one stack deployed into another stack's file.
 
-    make promote FROM=dev TO=prod [MODEL=iris] [OUTPUTS=build/dev/outputs.json]
-    python -m tools.promote --from dev --to prod [--model iris] [--outputs FILE]
+    make promote FROM=dev TO=prod [MODEL=breast-cancer] [OUTPUTS=build/dev/outputs.json]
+    python -m tools.promote --from dev --to prod [--model breast-cancer] [--outputs FILE]
 
 For each model (or the one named) the digest-pinned image reference and the version that FROM deployed are
 written to `Pulumi.<TO>.yaml` as `ml-platform:models.<name>.image` and `.version`; a model that TO built from

@@ -7,20 +7,20 @@ from typing import Any
 
 NAMESPACE = "ml-prod"
 DIGEST = "sha256:" + "ab" * 32
-IMAGE = f"registry.example.com/models/iris:1.2.0@{DIGEST}"
+IMAGE = f"registry.example.com/models/breast-cancer:1.2.0@{DIGEST}"
 
 LABELS = {
-    "app.kubernetes.io/name": "iris",
-    "app.kubernetes.io/instance": "iris",
+    "app.kubernetes.io/name": "breast-cancer",
+    "app.kubernetes.io/instance": "breast-cancer",
     "app.kubernetes.io/version": "1.2.0",
     "app.kubernetes.io/component": "model-server",
     "app.kubernetes.io/part-of": "ml-platform",
     "app.kubernetes.io/managed-by": "pulumi",
 }
-SELECTOR = {"app.kubernetes.io/name": "iris", "app.kubernetes.io/instance": "iris"}
+SELECTOR = {"app.kubernetes.io/name": "breast-cancer", "app.kubernetes.io/instance": "breast-cancer"}
 
 
-def _metadata(name: str = "iris") -> dict[str, Any]:
+def _metadata(name: str = "breast-cancer") -> dict[str, Any]:
     return {"name": name, "namespace": NAMESPACE, "labels": dict(LABELS)}
 
 
@@ -87,7 +87,7 @@ def hpa(min_replicas: int = 3, max_replicas: int = 6) -> dict[str, Any]:
         "kind": "HorizontalPodAutoscaler",
         "metadata": _metadata(),
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "iris"},
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "breast-cancer"},
             "minReplicas": min_replicas,
             "maxReplicas": max_replicas,
         },

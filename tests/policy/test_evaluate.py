@@ -30,7 +30,7 @@ def test_every_rule_reports_under_its_own_name():
     broken = m.stack()
     deployment, service, hpa, pdb = broken[1], broken[2], broken[3], broken[4]
     container = m.container_of(deployment)
-    container["image"] = "iris:latest"
+    container["image"] = "breast-cancer:latest"
     del container["livenessProbe"], container["resources"]["limits"]
     container["securityContext"]["readOnlyRootFilesystem"] = False
     m.pod_spec_of(deployment)["hostNetwork"] = True

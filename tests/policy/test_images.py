@@ -23,9 +23,9 @@ def rules_broken(image, context):
 @pytest.mark.parametrize("reference,expected", [
     ("nginx", ("nginx", None, None)),
     ("nginx:1.27", ("nginx", "1.27", None)),
-    ("localhost:5001/iris", ("localhost:5001/iris", None, None)),
-    ("localhost:5001/iris:1.0", ("localhost:5001/iris", "1.0", None)),
-    (f"localhost:5001/iris@{m.DIGEST}", ("localhost:5001/iris", None, m.DIGEST)),
+    ("localhost:5001/breast-cancer", ("localhost:5001/breast-cancer", None, None)),
+    ("localhost:5001/breast-cancer:1.0", ("localhost:5001/breast-cancer", "1.0", None)),
+    (f"localhost:5001/breast-cancer@{m.DIGEST}", ("localhost:5001/breast-cancer", None, m.DIGEST)),
     (f"r.io/a/b:2@{m.DIGEST}", ("r.io/a/b", "2", m.DIGEST)),
 ])
 def test_image_references_are_split_like_the_runtime_does(reference, expected):
@@ -34,25 +34,25 @@ def test_image_references_are_split_like_the_runtime_does(reference, expected):
 
 
 def test_latest_tag_is_rejected():
-    assert rules_broken("registry.example.com/iris:latest", DEV) == ["image-tag"]
+    assert rules_broken("registry.example.com/breast-cancer:latest", DEV) == ["image-tag"]
 
 
 def test_untagged_image_is_rejected():
-    violations = evaluate([with_image("localhost:5001/iris")], DEV)
+    violations = evaluate([with_image("localhost:5001/breast-cancer")], DEV)
     assert [(v.rule, v.field) for v in violations] == [("image-tag", "spec.template.spec.containers[0].image")]
     assert "no tag" in violations[0].message
 
 
 def test_versioned_tag_passes_in_development():
-    assert rules_broken("localhost:5001/iris:1.2.0", DEV) == []
+    assert rules_broken("localhost:5001/breast-cancer:1.2.0", DEV) == []
 
 
 def test_digest_without_tag_passes_the_tag_rule():
-    assert rules_broken(f"localhost:5001/iris@{m.DIGEST}", PROD) == []
+    assert rules_broken(f"localhost:5001/breast-cancer@{m.DIGEST}", PROD) == []
 
 
 def test_latest_pinned_by_digest_is_not_floating():
-    assert rules_broken(f"localhost:5001/iris:latest@{m.DIGEST}", PROD) == []
+    assert rules_broken(f"localhost:5001/breast-cancer:latest@{m.DIGEST}", PROD) == []
 
 
 def test_missing_image_is_rejected():
@@ -66,17 +66,17 @@ def test_prod_images_are_pinned_by_digest():
 
 
 def test_tag_only_image_is_rejected_in_production():
-    violations = [v for v in evaluate([with_image("registry.example.com/iris:1.2.0")], PROD)]
+    violations = [v for v in evaluate([with_image("registry.example.com/breast-cancer:1.2.0")], PROD)]
     assert [v.rule for v in violations] == ["image-digest"]
     assert str(violations[0]) == (
-        "Deployment ml-prod/iris: spec.template.spec.containers[0].image: "
-        "not pinned by digest (registry.example.com/iris:1.2.0)"
+        "Deployment ml-prod/breast-cancer: spec.template.spec.containers[0].image: "
+        "not pinned by digest (registry.example.com/breast-cancer:1.2.0)"
     )
 
 
 def test_malformed_digest_is_not_a_pin():
-    assert rules_broken("registry.example.com/iris:1.2.0@sha256:abc", PROD) == ["image-digest"]
+    assert rules_broken("registry.example.com/breast-cancer:1.2.0@sha256:abc", PROD) == ["image-digest"]
 
 
 def test_unknown_environment_is_judged_as_production():
-    assert rules_broken("registry.example.com/iris:1.2.0", PolicyContext(environment="staging")) == ["image-digest"]
+    assert rules_broken("registry.example.com/breast-cancer:1.2.0", PolicyContext(environment="staging")) == ["image-digest"]

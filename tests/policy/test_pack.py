@@ -72,15 +72,15 @@ def test_non_api_resources_are_ignored():
 
 def test_resource_wrapper_reports_a_tag_only_image_in_production():
     deployment = m.deployment()
-    m.container_of(deployment)["image"] = "registry.example.com/iris:1.2.0"
+    m.container_of(deployment)["image"] = "registry.example.com/breast-cancer:1.2.0"
     reported = run_resource_rule("image-digest", "kubernetes:apps/v1:Deployment", deployment)
-    assert reported == ["Deployment ml-prod/iris: spec.template.spec.containers[0].image: "
-                        "not pinned by digest (registry.example.com/iris:1.2.0)"]
+    assert reported == ["Deployment ml-prod/breast-cancer: spec.template.spec.containers[0].image: "
+                        "not pinned by digest (registry.example.com/breast-cancer:1.2.0)"]
 
 
 def test_resource_wrapper_reads_the_environment_from_the_stack_config():
     deployment = m.deployment()
-    m.container_of(deployment)["image"] = "registry.example.com/iris:1.2.0"
+    m.container_of(deployment)["image"] = "registry.example.com/breast-cancer:1.2.0"
     assert run_resource_rule("image-digest", "kubernetes:apps/v1:Deployment", deployment, DEV_CONFIG) == []
 
 
@@ -95,7 +95,7 @@ def test_props_without_kind_take_it_from_the_type_token():
     del service["kind"], service["apiVersion"]
     service["spec"]["type"] = "LoadBalancer"
     (message,) = run_resource_rule("no-load-balancer", "kubernetes:core/v1:Service", service)
-    assert message.startswith("Service ml-prod/iris: spec.type: LoadBalancer is not allowed")
+    assert message.startswith("Service ml-prod/breast-cancer: spec.type: LoadBalancer is not allowed")
 
 
 def test_allow_load_balancer_comes_from_the_stack_config():
@@ -107,7 +107,7 @@ def test_allow_load_balancer_comes_from_the_stack_config():
 
 def test_policy_config_overrides_the_stack_config():
     deployment = m.deployment()
-    m.container_of(deployment)["image"] = "registry.example.com/iris:1.2.0"
+    m.container_of(deployment)["image"] = "registry.example.com/breast-cancer:1.2.0"
     reported = run_resource_rule("image-digest", "kubernetes:apps/v1:Deployment", deployment, DEV_CONFIG,
                                  policy_config={"environment": "production"})
     assert len(reported) == 1
@@ -144,7 +144,7 @@ def test_stack_wrapper_reports_against_the_offending_objects_urn():
     reported = []
     stack_validation(RULE["service-selector-matches-pods"], lambda: PROD_CONFIG)(
         args, lambda message, urn=None: reported.append((message, urn)))
-    assert reported == [("Service ml-prod/iris: spec.selector: app=nobody matches no pod template in the stack",
+    assert reported == [("Service ml-prod/breast-cancer: spec.selector: app=nobody matches no pod template in the stack",
                          "urn:pulumi:prod::ml-platform::kubernetes:core/v1:Service::1")]
 
 
@@ -195,11 +195,11 @@ def test_pack_process_rejects_a_floating_image_in_production(pack_channel):
     from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
     deployment = m.deployment()
-    m.container_of(deployment)["image"] = "registry.example.com/iris:latest"
+    m.container_of(deployment)["image"] = "registry.example.com/breast-cancer:latest"
     properties = json_format.ParseDict(deployment, struct_pb2.Struct())
     request = analyzer_pb2.AnalyzeRequest(type="kubernetes:apps/v1:Deployment", properties=properties,
-                                          urn="urn:pulumi:prod::ml-platform::kubernetes:apps/v1:Deployment::iris",
-                                          name="iris")
+                                          urn="urn:pulumi:prod::ml-platform::kubernetes:apps/v1:Deployment::breast-cancer",
+                                          name="breast-cancer")
     response = analyzer_pb2_grpc.AnalyzerStub(pack_channel).Analyze(request)
     found = {(d.policyName, d.enforcementLevel) for d in response.diagnostics}
     assert found == {("image-tag", analyzer_pb2.MANDATORY), ("image-digest", analyzer_pb2.MANDATORY)}

@@ -50,7 +50,7 @@ def test_pdb_that_forbids_every_eviction_is_rejected(budget):
 def test_pdb_min_available_equal_to_min_replicas_is_rejected():
     objects = [m.deployment(), m.hpa(3, 6), m.pdb(minAvailable=3)]
     assert messages(objects, "pdb-allows-node-drain") == [
-        "spec.minAvailable: 3 leaves no pod to evict when Deployment ml-prod/iris runs its minimum "
+        "spec.minAvailable: 3 leaves no pod to evict when Deployment ml-prod/breast-cancer runs its minimum "
         "of 3 replica(s) (node drains hang)"
     ]
 

@@ -18,7 +18,7 @@ def test_service_selecting_no_pods_is_rejected():
     service = m.service()
     service["spec"]["selector"]["app.kubernetes.io/name"] = "irsi"
     assert messages([m.deployment(), service], "service-selector-matches-pods") == [
-        "spec.selector: app.kubernetes.io/instance=iris, app.kubernetes.io/name=irsi matches no pod template in the stack"
+        "spec.selector: app.kubernetes.io/instance=breast-cancer, app.kubernetes.io/name=irsi matches no pod template in the stack"
     ]
 
 
@@ -36,7 +36,7 @@ def test_service_in_another_namespace_does_not_match():
 
 def test_service_matching_any_of_two_deployments_passes():
     canary = m.deployment()
-    canary["metadata"]["name"] = "iris-canary"
+    canary["metadata"]["name"] = "breast-cancer-canary"
     canary["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] = "1.3.0"
     assert messages([m.deployment(), canary, m.service()], "service-selector-matches-pods") == []
 

@@ -30,7 +30,7 @@ def test_prod_is_judged_as_production():
 
 CANARY = {
     "dev": {"version": "1.1.0", "build": {"context": "./model"}, "weight": 20},
-    "prod": {"version": "1.1.0", "image": "registry.example.com/ml/iris@sha256:" + "1" * 64, "weight": 20},
+    "prod": {"version": "1.1.0", "image": "registry.example.com/ml/breast-cancer@sha256:" + "1" * 64, "weight": 20},
 }
 
 
@@ -47,6 +47,6 @@ def test_stack_with_a_canary_passes_every_rule(stack):
 def test_a_real_prod_deployment_with_a_floating_image_is_caught():
     objects = run_stack("prod").manifests()
     deployment = next(obj for obj in objects if obj["kind"] == "Deployment")
-    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/ml/iris:1.0.0"
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/ml/breast-cancer:1.0.0"
     found = [(v.rule, v.field) for v in evaluate(objects, context_for("prod"))]
     assert found == [("image-digest", "spec.template.spec.containers[0].image")]

@@ -33,9 +33,9 @@ config:
       memory: 1Gi
   ml-platform:models:
     # Iris: promoted from dev.
-    iris:
+    breast-cancer:
       version: "1.0.0"   # set by make promote
-      image: registry.example.com/ml/iris@sha256:0000000000000000000000000000000000000000000000000000000000000000
+      image: registry.example.com/ml/breast-cancer@sha256:0000000000000000000000000000000000000000000000000000000000000000
       env:
         LOG_LEVEL: warning
     cancer:
@@ -65,6 +65,8 @@ config:
 
 
 def outputs(**models: tuple[str, str]) -> dict:
+    """Stack outputs of the given models; `breast_cancer=` stands for `breast-cancer` (a name has no `_`)."""
+    models = {name.replace("_", "-"): release for name, release in models.items()}
     return {
         "namespace": "ml-dev",
         "models": {
@@ -105,19 +107,19 @@ def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
 
 
 def test_digest_and_version_are_copied(project):
-    image = f"localhost:5001/iris@{DIGEST_A}"
-    assert run(project, outputs(iris=("1.1.0", image)), "--model", "iris") == 0
-    assert models(project)["iris"]["image"] == image
-    assert models(project)["iris"]["version"] == "1.1.0"
+    image = f"localhost:5001/breast-cancer@{DIGEST_A}"
+    assert run(project, outputs(breast_cancer=("1.1.0", image)), "--model", "breast-cancer") == 0
+    assert models(project)["breast-cancer"]["image"] == image
+    assert models(project)["breast-cancer"]["version"] == "1.1.0"
 
 
 def test_everything_outside_the_changed_lines_is_kept_byte_for_byte(project):
-    image = f"localhost:5001/iris@{DIGEST_A}"
-    run(project, outputs(iris=("1.1.0", image)), "--model", "iris")
+    image = f"localhost:5001/breast-cancer@{DIGEST_A}"
+    run(project, outputs(breast_cancer=("1.1.0", image)), "--model", "breast-cancer")
     removed, added = changed_lines(PROD, prod(project))
     assert removed == [
         '      version: "1.0.0"   # set by make promote',
-        "      image: registry.example.com/ml/iris@sha256:" + "0" * 64,
+        "      image: registry.example.com/ml/breast-cancer@sha256:" + "0" * 64,
     ]
     # The version keeps its quotes and its comment.
     assert added == ['      version: "1.1.0"   # set by make promote', f"      image: {image}"]
@@ -139,37 +141,37 @@ def test_build_is_replaced_by_the_image_in_place(project):
 
 
 def test_every_model_is_promoted_without_model(project):
-    run(project, outputs(iris=("1.1.0", f"r/iris@{DIGEST_A}"), cancer=("1.0.0", f"r/cancer@{DIGEST_B}")))
+    run(project, outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}"), cancer=("1.0.0", f"r/cancer@{DIGEST_B}")))
     assert {name: entry["image"] for name, entry in models(project).items()} == {
-        "iris": f"r/iris@{DIGEST_A}", "cancer": f"r/cancer@{DIGEST_B}"}
+        "breast-cancer": f"r/breast-cancer@{DIGEST_A}", "cancer": f"r/cancer@{DIGEST_B}"}
 
 
 def test_model_filter_leaves_the_other_models_alone(project):
-    run(project, outputs(iris=("1.1.0", f"r/iris@{DIGEST_A}"), cancer=("1.0.0", f"r/cancer@{DIGEST_B}")),
-        "--model", "iris")
+    run(project, outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}"), cancer=("1.0.0", f"r/cancer@{DIGEST_B}")),
+        "--model", "breast-cancer")
     assert models(project)["cancer"]["image"].endswith("1" * 64)
     assert models(project)["cancer"]["version"] == "0.9.0"
 
 
 def test_promotion_is_idempotent(project, capsys):
-    release = outputs(iris=("1.1.0", f"r/iris@{DIGEST_A}"))
-    run(project, release, "--model", "iris")
+    release = outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}"))
+    run(project, release, "--model", "breast-cancer")
     once = prod(project)
     capsys.readouterr()
-    assert run(project, release, "--model", "iris") == 0
+    assert run(project, release, "--model", "breast-cancer") == 0
     assert prod(project) == once
     assert "already promoted" in capsys.readouterr().out
 
 
 def test_the_change_is_printed_as_a_diff(project, capsys):
-    run(project, outputs(iris=("1.1.0", f"r/iris@{DIGEST_A}")), "--model", "iris")
+    run(project, outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}")), "--model", "breast-cancer")
     out = capsys.readouterr().out
     assert "--- a/Pulumi.prod.yaml\n+++ b/Pulumi.prod.yaml\n" in out
-    assert f"+      image: r/iris@{DIGEST_A}\n" in out
+    assert f"+      image: r/breast-cancer@{DIGEST_A}\n" in out
 
 
 def test_models_only_in_from_are_skipped_and_named(project, capsys):
-    run(project, outputs(iris=("1.1.0", f"r/iris@{DIGEST_A}"), newcomer=("0.1.0", f"r/new@{DIGEST_B}")))
+    run(project, outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}"), newcomer=("0.1.0", f"r/new@{DIGEST_B}")))
     assert "skipped newcomer: not in Pulumi.prod.yaml" in capsys.readouterr().out
     assert "newcomer" not in models(project)
 
@@ -177,16 +179,16 @@ def test_models_only_in_from_are_skipped_and_named(project, capsys):
 # --- refusals: one line, non-zero exit, the file byte-identical ------------------------------------------------
 
 @pytest.mark.parametrize("case,out,extra,message", [
-    ("tag only", outputs(iris=("1.1.0", "r/iris:1.1.0")), ["--model", "iris"], "is not pinned by digest"),
-    ("short digest", outputs(iris=("1.1.0", "r/iris@sha256:abc")), [], "is not pinned by digest"),
-    ("secret output", outputs(iris=("1.1.0", "[secret]")), [], "is not pinned by digest"),
-    ("model not in FROM", outputs(iris=("1.1.0", f"r/iris@{DIGEST_A}")), ["--model", "cancer"], "unknown model 'cancer'"),
+    ("tag only", outputs(breast_cancer=("1.1.0", "r/breast-cancer:1.1.0")), ["--model", "breast-cancer"], "is not pinned by digest"),
+    ("short digest", outputs(breast_cancer=("1.1.0", "r/breast-cancer@sha256:abc")), [], "is not pinned by digest"),
+    ("secret output", outputs(breast_cancer=("1.1.0", "[secret]")), [], "is not pinned by digest"),
+    ("model not in FROM", outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}")), ["--model", "cancer"], "unknown model 'cancer'"),
     ("model not in TO", outputs(other=("1.1.0", f"r/o@{DIGEST_A}")), ["--model", "other"], "unknown model 'other'"),
     ("nothing in common", outputs(other=("1.1.0", f"r/o@{DIGEST_A}")), [], "nothing in common"),
     ("not JSON", "{not json", [], "malformed outputs file"),
     ("no models", {"namespace": "ml-dev"}, [], "malformed outputs"),
-    ("no version", {"models": {"iris": {"image": f"r/iris@{DIGEST_A}"}}}, [], "models.iris.version is missing"),
-    ("invalid result", outputs(iris=("not a version!", f"r/iris@{DIGEST_A}")), [], "would be invalid"),
+    ("no version", {"models": {"breast-cancer": {"image": f"r/breast-cancer@{DIGEST_A}"}}}, [], "models.breast-cancer.version is missing"),
+    ("invalid result", outputs(breast_cancer=("not a version!", f"r/breast-cancer@{DIGEST_A}")), [], "would be invalid"),
 ])
 def test_refusal_leaves_the_file_untouched(project, capsys, case, out, extra, message):
     assert run(project, out, *extra) == 1, case
@@ -198,7 +200,7 @@ def test_refusal_leaves_the_file_untouched(project, capsys, case, out, extra, me
 
 def test_missing_stack_file_is_refused(project, capsys):
     (project / "Pulumi.prod.yaml").unlink()
-    assert run(project, outputs(iris=("1.1.0", f"r/iris@{DIGEST_A}"))) == 1
+    assert run(project, outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}"))) == 1
     assert capsys.readouterr().err.strip() == "promote: Pulumi.prod.yaml: no such stack file"
 
 

@@ -9,7 +9,12 @@ import pytest
 from components.config import ConfigError, parse_stack_config
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
-PINNED = f"registry.example.com/ml/iris@{DIGEST}"
+PINNED = f"registry.example.com/ml/breast-cancer@{DIGEST}"
+
+
+def model_map(models: dict) -> dict:
+    """Keyword arguments as model names: `breast_cancer=` stands for `breast-cancer` (a name has no `_`)."""
+    return {name.replace("_", "-"): model for name, model in models.items()}
 
 
 def dev_config(**models) -> dict:
@@ -17,7 +22,7 @@ def dev_config(**models) -> dict:
     return {
         "namespace": "ml-dev",
         "registry": {"server": "localhost:5001"},
-        "models": models or {"iris": {"version": "1.0.0", "build": {"context": "./model"}}},
+        "models": model_map(models) or {"breast-cancer": {"version": "1.0.0", "build": {"context": "./model"}}},
     }
 
 
@@ -25,7 +30,7 @@ def prod_config(**models) -> dict:
     return {
         "environment": "production",
         "namespace": "ml-prod",
-        "models": models or {"iris": {"version": "1.0.0", "image": PINNED, "replicas": {"min": 3, "max": 10}}},
+        "models": model_map(models) or {"breast-cancer": {"version": "1.0.0", "image": PINNED, "replicas": {"min": 3, "max": 10}}},
     }
 
 
@@ -39,18 +44,18 @@ def problems_of(raw: dict, stack_file: str = "Pulumi.dev.yaml", secret_keys=froz
 
 def with_model(base: dict, **changes) -> dict:
     raw = copy.deepcopy(base)
-    raw["models"]["iris"].update(changes)
+    raw["models"]["breast-cancer"].update(changes)
     return raw
 
 
 def test_the_example_stacks_shape_parses_without_problems():
-    assert parse_stack_config(dev_config(), stack_file="Pulumi.dev.yaml").models["iris"].version == "1.0.0"
+    assert parse_stack_config(dev_config(), stack_file="Pulumi.dev.yaml").models["breast-cancer"].version == "1.0.0"
     assert parse_stack_config(prod_config(), stack_file="Pulumi.prod.yaml").production
 
 
 def test_min_greater_than_max_is_reported_with_both_values():
     raw = with_model(dev_config(), replicas={"min": 5, "max": 3})
-    assert problems_of(raw) == ["Pulumi.dev.yaml: models.iris.replicas: min (5) must be <= max (3)"]
+    assert problems_of(raw) == ["Pulumi.dev.yaml: models.breast-cancer.replicas: min (5) must be <= max (3)"]
 
 
 @pytest.mark.parametrize("field", ["min", "max"])
@@ -58,14 +63,14 @@ def test_min_greater_than_max_is_reported_with_both_values():
 def test_zero_or_negative_replica_counts_are_rejected(field, count):
     raw = with_model(dev_config(), replicas={"min": 1, "max": 3, field: count})
     problems = problems_of(raw)
-    assert any(p.startswith(f"Pulumi.dev.yaml: models.iris.replicas.{field}: ") and f"(got {count})" in p for p in problems)
+    assert any(p.startswith(f"Pulumi.dev.yaml: models.breast-cancer.replicas.{field}: ") and f"(got {count})" in p for p in problems)
 
 
 @pytest.mark.parametrize("utilization", [0, 101, 150])
 def test_cpu_utilization_outside_1_to_100_is_rejected(utilization):
     raw = with_model(dev_config(), autoscaling={"targetCPUUtilization": utilization})
     (problem,) = problems_of(raw)
-    assert problem.startswith("Pulumi.dev.yaml: models.iris.autoscaling.targetCPUUtilization: ")
+    assert problem.startswith("Pulumi.dev.yaml: models.breast-cancer.autoscaling.targetCPUUtilization: ")
     assert f"(got {utilization})" in problem
 
 
@@ -76,87 +81,87 @@ def test_cpu_utilization_outside_1_to_100_is_rejected(utilization):
 def test_bad_quantities_are_rejected_naming_the_field(field, value):
     raw = with_model(dev_config(), resources={field: value})
     (problem,) = problems_of(raw)
-    assert problem.startswith(f"Pulumi.dev.yaml: models.iris.resources.{field}: {value!r} is not a Kubernetes quantity")
+    assert problem.startswith(f"Pulumi.dev.yaml: models.breast-cancer.resources.{field}: {value!r} is not a Kubernetes quantity")
 
 
 def test_memory_in_millibytes_is_a_slip_with_a_suggested_fix():
     (problem,) = problems_of(with_model(dev_config(), resources={"memory": "512m"}))
     assert problem == (
-        "Pulumi.dev.yaml: models.iris.resources.memory: '512m' means thousandths of a byte; write 512Mi or 512M"
+        "Pulumi.dev.yaml: models.breast-cancer.resources.memory: '512m' means thousandths of a byte; write 512Mi or 512M"
     )
 
 
 def test_zero_cpu_is_rejected():
     (problem,) = problems_of(with_model(dev_config(), resources={"cpu": "0"}))
-    assert problem == "Pulumi.dev.yaml: models.iris.resources.cpu: '0' must be greater than zero"
+    assert problem == "Pulumi.dev.yaml: models.breast-cancer.resources.cpu: '0' must be greater than zero"
 
 
 def test_cpu_limit_below_the_request_is_rejected():
     (problem,) = problems_of(with_model(dev_config(), resources={"cpu": "1", "cpuLimit": "500m"}))
-    assert problem == "Pulumi.dev.yaml: models.iris.resources.cpuLimit: 500m must be >= the request cpu (1)"
+    assert problem == "Pulumi.dev.yaml: models.breast-cancer.resources.cpuLimit: 500m must be >= the request cpu (1)"
 
 
 def test_missing_version_is_reported():
-    raw = dev_config(iris={"build": {"context": "./model"}})
-    assert problems_of(raw) == ["Pulumi.dev.yaml: models.iris.version: required key is missing"]
+    raw = dev_config(breast_cancer={"build": {"context": "./model"}})
+    assert problems_of(raw) == ["Pulumi.dev.yaml: models.breast-cancer.version: required key is missing"]
 
 
 @pytest.mark.parametrize("version", ["1.0.0 beta", "-1", "v1/2", "x" * 64])
 def test_version_must_be_an_image_tag_and_label_value(version):
     (problem,) = problems_of(with_model(dev_config(), version=version))
-    assert problem.startswith(f"Pulumi.dev.yaml: models.iris.version: {version!r} must be an image tag")
+    assert problem.startswith(f"Pulumi.dev.yaml: models.breast-cancer.version: {version!r} must be an image tag")
 
 
 def test_both_build_and_image_is_rejected():
     raw = with_model(dev_config(), image=PINNED)
     (problem,) = problems_of(raw)
-    assert problem.startswith("Pulumi.dev.yaml: models.iris: set exactly one of `build`")
+    assert problem.startswith("Pulumi.dev.yaml: models.breast-cancer: set exactly one of `build`")
     assert problem.endswith("got both")
 
 
 def test_neither_build_nor_image_is_rejected():
-    raw = dev_config(iris={"version": "1.0.0"})
+    raw = dev_config(breast_cancer={"version": "1.0.0"})
     (problem,) = problems_of(raw)
     assert problem.endswith("got neither")
 
 
 def test_production_image_must_be_pinned_by_digest():
-    raw = with_model(prod_config(), image="registry.example.com/ml/iris:1.0.0")
+    raw = with_model(prod_config(), image="registry.example.com/ml/breast-cancer:1.0.0")
     (problem,) = problems_of(raw, "Pulumi.prod.yaml")
     assert problem == (
-        "Pulumi.prod.yaml: models.iris.image: production needs an image pinned by digest "
-        "(<repository>@sha256:<64 hex>), got 'registry.example.com/ml/iris:1.0.0'"
+        "Pulumi.prod.yaml: models.breast-cancer.image: production needs an image pinned by digest "
+        "(<repository>@sha256:<64 hex>), got 'registry.example.com/ml/breast-cancer:1.0.0'"
     )
 
 
 def test_production_may_not_build_from_source():
-    raw = prod_config(iris={"version": "1.0.0", "build": {"context": "./model"}, "replicas": {"min": 3, "max": 5}})
+    raw = prod_config(breast_cancer={"version": "1.0.0", "build": {"context": "./model"}, "replicas": {"min": 3, "max": 5}})
     raw["registry"] = {"server": "localhost:5001"}
     (problem,) = problems_of(raw, "Pulumi.prod.yaml")
-    assert problem.startswith("Pulumi.prod.yaml: models.iris.build: production deploys only images pinned by digest")
+    assert problem.startswith("Pulumi.prod.yaml: models.breast-cancer.build: production deploys only images pinned by digest")
 
 
 def test_production_needs_at_least_two_replicas():
     (problem,) = problems_of(with_model(prod_config(), replicas={"min": 1, "max": 3}), "Pulumi.prod.yaml")
-    assert problem.startswith("Pulumi.prod.yaml: models.iris.replicas.min: production needs at least 2 replicas")
+    assert problem.startswith("Pulumi.prod.yaml: models.breast-cancer.replicas.min: production needs at least 2 replicas")
 
 
-@pytest.mark.parametrize("image", ["registry.example.com/ml/iris", "registry.example.com/ml/iris:latest"])
+@pytest.mark.parametrize("image", ["registry.example.com/ml/breast-cancer", "registry.example.com/ml/breast-cancer:latest"])
 def test_floating_images_are_rejected_even_in_development(image):
-    raw = dev_config(iris={"version": "1.0.0", "image": image})
+    raw = dev_config(breast_cancer={"version": "1.0.0", "image": image})
     (problem,) = problems_of(raw)
-    assert problem.startswith(f"Pulumi.dev.yaml: models.iris.image: {image!r} floats")
+    assert problem.startswith(f"Pulumi.dev.yaml: models.breast-cancer.image: {image!r} floats")
 
 
 def test_a_malformed_digest_is_rejected():
-    raw = dev_config(iris={"version": "1.0.0", "image": "registry.example.com/ml/iris@sha256:abc"})
+    raw = dev_config(breast_cancer={"version": "1.0.0", "image": "registry.example.com/ml/breast-cancer@sha256:abc"})
     (problem,) = problems_of(raw)
     assert "malformed digest" in problem
 
 
-@pytest.mark.parametrize("name", ["Iris", "iris_v2", "2iris", "iris-", "a" * 57, "iris.v2"])
+@pytest.mark.parametrize("name", ["Iris", "breast-cancer_v2", "2breast-cancer", "breast-cancer-", "a" * 57, "breast-cancer.v2"])
 def test_model_names_must_be_dns_labels(name):
-    raw = dev_config(**{name: {"version": "1.0.0", "build": {"context": "./model"}}})
+    raw = {**dev_config(), "models": {name: {"version": "1.0.0", "build": {"context": "./model"}}}}
     (problem,) = problems_of(raw)
     assert problem.startswith(f"Pulumi.dev.yaml: models.{name}: model name {name!r}")
 
@@ -182,18 +187,18 @@ def test_an_unknown_top_level_key_suggests_the_known_one():
 )
 def test_unknown_model_keys_suggest_the_known_one_at_every_level(path, wrong, right):
     raw = dev_config()
-    node = raw["models"]["iris"]
+    node = raw["models"]["breast-cancer"]
     for part in path:
         node = node.setdefault(part, {})
     node[wrong] = node.pop(right, 1)
     problems = problems_of(raw)
-    key = ".".join(("models", "iris", *path, wrong))
+    key = ".".join(("models", "breast-cancer", *path, wrong))
     assert f"Pulumi.dev.yaml: {key}: unknown key; did you mean {right}?" in problems
 
 
 def test_an_unknown_key_in_defaults_is_reported_once_at_its_defaults_path():
     raw = dev_config(
-        iris={"version": "1.0.0", "build": {"context": "./model"}},
+        breast_cancer={"version": "1.0.0", "build": {"context": "./model"}},
         wine={"version": "2.0.0", "build": {"context": "./model"}},
     )
     raw["defaults"] = {"resources": {"cpus": "1"}}
@@ -202,7 +207,7 @@ def test_an_unknown_key_in_defaults_is_reported_once_at_its_defaults_path():
 
 def test_a_bad_value_in_defaults_is_reported_once_at_its_defaults_path():
     raw = dev_config(
-        iris={"version": "1.0.0", "build": {"context": "./model"}},
+        breast_cancer={"version": "1.0.0", "build": {"context": "./model"}},
         wine={"version": "2.0.0", "build": {"context": "./model"}},
     )
     raw["defaults"] = {"resources": {"cpu": "lots"}}
@@ -212,7 +217,7 @@ def test_a_bad_value_in_defaults_is_reported_once_at_its_defaults_path():
 
 def test_all_problems_are_reported_at_once():
     raw = dev_config(
-        iris={"version": "1.0.0", "build": {"context": "./model"}, "replicas": {"min": 5, "max": 3}},
+        breast_cancer={"version": "1.0.0", "build": {"context": "./model"}, "replicas": {"min": 5, "max": 3}},
         Wine={"version": "1.0.0", "build": {"context": "./model"}},
         cat={"build": {"context": "./model"}},
     )
@@ -223,7 +228,7 @@ def test_all_problems_are_reported_at_once():
         "ml-platform:namspace",
         "models.Wine",
         "models.cat.version",
-        "models.iris.replicas",
+        "models.breast-cancer.replicas",
     }
 
 
@@ -231,7 +236,7 @@ def test_a_secret_env_value_must_name_a_set_config_key():
     raw = with_model(dev_config(), env={"API_TOKEN": {"secretKey": "apiToken"}})
     (problem,) = problems_of(raw)
     assert problem == (
-        "Pulumi.dev.yaml: models.iris.env.API_TOKEN.secretKey: ml-platform:apiToken is not set; "
+        "Pulumi.dev.yaml: models.breast-cancer.env.API_TOKEN.secretKey: ml-platform:apiToken is not set; "
         "run `pulumi config set --secret apiToken <value>`"
     )
 
@@ -247,25 +252,25 @@ def test_a_typo_in_secret_key_is_an_unknown_key():
     raw = with_model(dev_config(), env={"API_TOKEN": {"secretkey": "apiToken"}})
     raw["apiToken"] = "s3cr3t"
     problems = problems_of(raw, secret_keys={"apiToken"})
-    assert "Pulumi.dev.yaml: models.iris.env.API_TOKEN.secretkey: unknown key; did you mean secretKey?" in problems
+    assert "Pulumi.dev.yaml: models.breast-cancer.env.API_TOKEN.secretkey: unknown key; did you mean secretKey?" in problems
 
 
 @pytest.mark.parametrize("name", ["PORT", "MODEL_NAME", "MODEL_VERSION"])
 def test_env_may_not_override_the_server_contract(name):
     (problem,) = problems_of(with_model(dev_config(), env={name: "x"}))
-    assert problem.startswith(f"Pulumi.dev.yaml: models.iris.env.{name}: set by the platform")
+    assert problem.startswith(f"Pulumi.dev.yaml: models.breast-cancer.env.{name}: set by the platform")
 
 
 def test_env_values_must_be_strings():
     (problem,) = problems_of(with_model(dev_config(), env={"WORKERS": 4}))
-    assert problem == "Pulumi.dev.yaml: models.iris.env.WORKERS: Input should be a valid string (got 4)"
+    assert problem == "Pulumi.dev.yaml: models.breast-cancer.env.WORKERS: Input should be a valid string (got 4)"
 
 
 def test_building_needs_a_registry():
     raw = dev_config()
     del raw["registry"]
     (problem,) = problems_of(raw)
-    assert problem == "Pulumi.dev.yaml: models.iris.build: building needs ml-platform:registry.server to push to"
+    assert problem == "Pulumi.dev.yaml: models.breast-cancer.build: building needs ml-platform:registry.server to push to"
 
 
 def test_a_registry_username_needs_the_password_secret():
@@ -292,13 +297,13 @@ def test_namespace_must_be_a_dns_label():
 
 def test_privileged_ports_are_rejected_because_the_pod_runs_unprivileged():
     (problem,) = problems_of(with_model(dev_config(), port=80))
-    assert problem == "Pulumi.dev.yaml: models.iris.port: Input should be greater than or equal to 1024 (got 80)"
+    assert problem == "Pulumi.dev.yaml: models.breast-cancer.port: Input should be greater than or equal to 1024 (got 80)"
 
 
 def test_grace_period_must_outlast_the_pre_stop_pause():
     raw = with_model(dev_config(), shutdown={"preStopSleepSeconds": 30, "terminationGracePeriodSeconds": 30})
     (problem,) = problems_of(raw)
-    assert problem.startswith("Pulumi.dev.yaml: models.iris.shutdown.terminationGracePeriodSeconds: 30 must be longer")
+    assert problem.startswith("Pulumi.dev.yaml: models.breast-cancer.shutdown.terminationGracePeriodSeconds: 30 must be longer")
 
 
 def test_no_models_is_an_error():
@@ -323,13 +328,13 @@ def test_image_pull_secrets_must_be_secret_names():
 
 def test_rules_across_keys_are_still_checked_when_other_keys_are_invalid():
     raw = prod_config(
-        iris={"image": "registry.example.com/ml/iris:1.0", "replicas": {"min": 5, "max": 3}, "resources": {"cpu": "lots"}}
+        breast_cancer={"image": "registry.example.com/ml/breast-cancer:1.0", "replicas": {"min": 5, "max": 3}, "resources": {"cpu": "lots"}}
     )
     del raw["namespace"]
     problems = problems_of(raw, "Pulumi.prod.yaml")
     keys = [p.split(": ")[1] for p in problems]
     assert sorted(keys) == sorted(
-        ["models.iris.version", "models.iris.resources.cpu", "models.iris.replicas", "models.iris.image", "namespace"]
+        ["models.breast-cancer.version", "models.breast-cancer.resources.cpu", "models.breast-cancer.replicas", "models.breast-cancer.image", "namespace"]
     )
 
 
@@ -347,6 +352,6 @@ def test_a_build_context_must_exist_in_the_project(tmp_path):
     with pytest.raises(ConfigError) as caught:
         parse_stack_config(raw, stack_file="Pulumi.dev.yaml", project_dir=tmp_path)
     assert caught.value.problems == [
-        "Pulumi.dev.yaml: models.iris.build.context: './modle' is not a directory of the project"
+        "Pulumi.dev.yaml: models.breast-cancer.build.context: './modle' is not a directory of the project"
     ]
     assert parse_stack_config(dev_config(), stack_file="Pulumi.dev.yaml", project_dir=tmp_path)

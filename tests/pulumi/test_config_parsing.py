@@ -18,63 +18,63 @@ def base(**extra) -> dict:
     return {
         "namespace": "ml-dev",
         "registry": {"server": "localhost:5001"},
-        "models": {"iris": {"version": "1.0.0", "build": {"context": "./model"}}},
+        "models": {"breast-cancer": {"version": "1.0.0", "build": {"context": "./model"}}},
         **extra,
     }
 
 
 def test_documented_defaults_apply_when_nothing_is_set():
     stack = parse(base())
-    iris = stack.models["iris"]
+    breast_cancer = stack.models["breast-cancer"]
     assert stack.environment == "development"
     assert stack.create_namespace is True
     assert stack.allow_load_balancer is False
-    assert (iris.replicas.min, iris.replicas.max) == (1, 3)
-    assert (iris.resources.cpu, iris.resources.memory, iris.resources.cpu_limit) == ("500m", "512Mi", None)
-    assert iris.autoscaling.target_cpu_utilization == 70
-    assert iris.port == 8080
-    assert iris.probes.liveness.path == "/v2/health/live"
-    assert iris.probes.readiness.path == iris.probes.startup.path == "/v2/health/ready"
+    assert (breast_cancer.replicas.min, breast_cancer.replicas.max) == (1, 3)
+    assert (breast_cancer.resources.cpu, breast_cancer.resources.memory, breast_cancer.resources.cpu_limit) == ("500m", "512Mi", None)
+    assert breast_cancer.autoscaling.target_cpu_utilization == 70
+    assert breast_cancer.port == 8080
+    assert breast_cancer.probes.liveness.path == "/v2/health/live"
+    assert breast_cancer.probes.readiness.path == breast_cancer.probes.startup.path == "/v2/health/ready"
 
 
 def test_defaults_are_merged_under_each_model_key_by_key():
     raw = base(defaults={"replicas": {"min": 2, "max": 6}, "resources": {"cpu": "1", "memory": "1Gi"}})
-    raw["models"]["iris"]["resources"] = {"memory": "2Gi"}
-    iris = parse(raw).models["iris"]
-    assert (iris.replicas.min, iris.replicas.max) == (2, 6)
+    raw["models"]["breast-cancer"]["resources"] = {"memory": "2Gi"}
+    breast_cancer = parse(raw).models["breast-cancer"]
+    assert (breast_cancer.replicas.min, breast_cancer.replicas.max) == (2, 6)
     # The model overrides memory only; cpu still comes from defaults.
-    assert (iris.resources.cpu, iris.resources.memory) == ("1", "2Gi")
+    assert (breast_cancer.resources.cpu, breast_cancer.resources.memory) == ("1", "2Gi")
 
 
 def test_a_model_overrides_a_nested_default_without_losing_its_siblings():
     raw = base(defaults={"autoscaling": {"targetCPUUtilization": 50, "scaleDown": {
         "stabilizationWindowSeconds": 600, "maxPercent": 10, "maxPods": 1, "periodSeconds": 120}}})
-    raw["models"]["iris"]["autoscaling"] = {"targetCPUUtilization": 80}
-    autoscaling = parse(raw).models["iris"].autoscaling
+    raw["models"]["breast-cancer"]["autoscaling"] = {"targetCPUUtilization": 80}
+    autoscaling = parse(raw).models["breast-cancer"].autoscaling
     assert autoscaling.target_cpu_utilization == 80
     assert autoscaling.scale_down.stabilization_window_seconds == 600
 
 
 def test_yaml_numbers_are_accepted_as_quantities():
     raw = base()
-    raw["models"]["iris"]["resources"] = {"cpu": 0.5, "memory": 1073741824}
-    resources = parse(raw).models["iris"].resources
+    raw["models"]["breast-cancer"]["resources"] = {"cpu": 0.5, "memory": 1073741824}
+    resources = parse(raw).models["breast-cancer"].resources
     assert (resources.cpu, resources.memory) == ("0.5", "1073741824")
 
 
 def test_secret_env_and_plain_env_are_told_apart():
     raw = base(apiToken="s3cr3t")
-    raw["models"]["iris"]["env"] = {"LOG_LEVEL": "debug", "API_TOKEN": {"secretKey": "apiToken"}}
+    raw["models"]["breast-cancer"]["env"] = {"LOG_LEVEL": "debug", "API_TOKEN": {"secretKey": "apiToken"}}
     stack = parse(raw, secret_keys={"apiToken"})
-    iris = stack.models["iris"]
-    assert iris.plain_env == {"LOG_LEVEL": "debug"}
-    assert iris.secret_env == {"API_TOKEN": "apiToken"}
+    breast_cancer = stack.models["breast-cancer"]
+    assert breast_cancer.plain_env == {"LOG_LEVEL": "debug"}
+    assert breast_cancer.secret_env == {"API_TOKEN": "apiToken"}
     assert stack.secret_values == {"apiToken": "s3cr3t"}
 
 
 def test_secret_values_never_appear_in_repr_or_dump():
     raw = base(apiToken="s3cr3t")
-    raw["models"]["iris"]["env"] = {"API_TOKEN": {"secretKey": "apiToken"}}
+    raw["models"]["breast-cancer"]["env"] = {"API_TOKEN": {"secretKey": "apiToken"}}
     stack = parse(raw, secret_keys={"apiToken"})
     assert "s3cr3t" not in repr(stack)
     assert "s3cr3t" not in stack.model_dump_json()
@@ -92,13 +92,13 @@ def test_engine_config_is_decoded_and_other_namespaces_ignored():
     engine = {
         "ml-platform:namespace": "ml-dev",
         "ml-platform:createNamespace": "false",
-        "ml-platform:models": '{"iris": {"version": "1.0.0"}}',
+        "ml-platform:models": '{"breast-cancer": {"version": "1.0.0"}}',
         "kubernetes:context": "kind-ml",
     }
     assert raw_project_config(engine) == {
         "namespace": "ml-dev",
         "createNamespace": False,
-        "models": {"iris": {"version": "1.0.0"}},
+        "models": {"breast-cancer": {"version": "1.0.0"}},
     }
 
 

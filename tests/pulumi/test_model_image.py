@@ -14,7 +14,7 @@ IMAGE = "docker:index/image:Image"
 def image(build: BuildConfig, registry: RegistryConfig, password=None):
     def create():
         component = ModelImage(
-            "iris", ModelImageArgs(repository="iris", tag="1.0.0", build=build, registry=registry, registry_password=password)
+            "breast-cancer", ModelImageArgs(repository="breast-cancer", tag="1.0.0", build=build, registry=registry, registry_password=password)
         )
         return component.image_ref
 
@@ -24,7 +24,7 @@ def image(build: BuildConfig, registry: RegistryConfig, password=None):
 def test_it_builds_the_context_and_pushes_under_the_version_tag():
     registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
     inputs = one(registered, IMAGE)
-    assert inputs["imageName"] == "localhost:5001/iris:1.0.0"
+    assert inputs["imageName"] == "localhost:5001/breast-cancer:1.0.0"
     assert inputs["build"]["context"] == "./model"
     assert inputs["build"]["builderVersion"] == "BuilderBuildKit"
     assert inputs["skipPush"] is False
@@ -42,7 +42,7 @@ def test_build_options_are_passed_through():
 
 def test_image_ref_is_the_pushed_digest_pinned_reference():
     _, ref = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
-    assert ref == "localhost:5001/iris@sha256:" + "ab" * 32
+    assert ref == "localhost:5001/breast-cancer@sha256:" + "ab" * 32
 
 
 def test_a_local_registry_needs_no_credentials():
@@ -59,10 +59,10 @@ def test_registry_credentials_are_passed_with_the_password_as_a_secret():
     assert rpc.is_rpc_secret(registry)
     # Docker logs in to the registry host; the path is part of the image name only.
     assert registry["value"] == {"server": "ghcr.io", "username": "ci", "password": "hunter2"}
-    assert one(registered, IMAGE)["imageName"] == "ghcr.io/acme/iris:1.0.0"
+    assert one(registered, IMAGE)["imageName"] == "ghcr.io/acme/breast-cancer:1.0.0"
 
 
 def test_the_image_is_a_child_of_the_component():
     registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
     (docker_image,) = [r for r in registered if r.type == IMAGE]
-    assert docker_image.parent.endswith(f"{TYPE_TOKEN}::iris")
+    assert docker_image.parent.endswith(f"{TYPE_TOKEN}::breast-cancer")

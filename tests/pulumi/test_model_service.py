@@ -9,7 +9,7 @@ from components.config import ModelConfig
 from components.model_service import TYPE_TOKEN, ModelService, ModelServiceArgs
 from tests.pulumi.engine import by_type, one, register
 
-DIGEST_IMAGE = "registry.example.com/ml/iris@sha256:" + "ab" * 32
+DIGEST_IMAGE = "registry.example.com/ml/breast-cancer@sha256:" + "ab" * 32
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
@@ -24,11 +24,11 @@ def model(**overrides) -> ModelConfig:
 
 
 def service(config: ModelConfig, *, production: bool = False, secret_env=None, canary_image=None):
-    """Register one ModelService named iris in namespace ml-test; return (registered, endpoint)."""
+    """Register one ModelService named breast-cancer in namespace ml-test; return (registered, endpoint)."""
 
     def build():
         component = ModelService(
-            "iris",
+            "breast-cancer",
             ModelServiceArgs(
                 config=config,
                 namespace="ml-test",
@@ -67,15 +67,15 @@ def container(pod):
 def test_it_is_a_component_that_parents_every_child(registered):
     (component,) = [r for r in registered if r.type == TYPE_TOKEN]
     children = [r for r in registered if r.type != TYPE_TOKEN]
-    assert component.name == "iris"
+    assert component.name == "breast-cancer"
     assert {r.type for r in children} == {ACCOUNT, DEPLOYMENT, SERVICE, HPA, NETPOL}
-    assert all(r.parent.endswith(f"{TYPE_TOKEN}::iris") for r in children)
+    assert all(r.parent.endswith(f"{TYPE_TOKEN}::breast-cancer") for r in children)
 
 
 def test_every_object_has_the_model_name_and_namespace(registered):
     for resource in registered:
         if resource.type.startswith("kubernetes:"):
-            assert resource.inputs["metadata"]["name"] == "iris"
+            assert resource.inputs["metadata"]["name"] == "breast-cancer"
             assert resource.inputs["metadata"]["namespace"] == "ml-test"
 
 
@@ -83,8 +83,8 @@ def test_every_object_carries_the_recommended_labels(registered):
     for resource in registered:
         if resource.type.startswith("kubernetes:"):
             labels = resource.inputs["metadata"]["labels"]
-            assert labels["app.kubernetes.io/name"] == "iris"
-            assert labels["app.kubernetes.io/instance"] == "iris"
+            assert labels["app.kubernetes.io/name"] == "breast-cancer"
+            assert labels["app.kubernetes.io/instance"] == "breast-cancer"
             assert labels["app.kubernetes.io/version"] == "1.2.0"
             assert labels["app.kubernetes.io/component"] == "model-server"
             assert labels["app.kubernetes.io/part-of"] == "ml-platform"
@@ -92,12 +92,12 @@ def test_every_object_carries_the_recommended_labels(registered):
 
 
 def test_the_endpoint_is_the_in_cluster_service_url(default_service):
-    assert default_service[1] == "http://iris.ml-test.svc.cluster.local:8080"
+    assert default_service[1] == "http://breast-cancer.ml-test.svc.cluster.local:8080"
 
 
 def test_the_service_account_mounts_no_token(registered, pod):
     assert one(registered, ACCOUNT)["automountServiceAccountToken"] is False
-    assert pod["spec"]["serviceAccountName"] == "iris"
+    assert pod["spec"]["serviceAccountName"] == "breast-cancer"
     assert pod["spec"]["automountServiceAccountToken"] is False
 
 
@@ -126,7 +126,7 @@ def test_the_selector_matches_the_pod_labels(registered, pod):
 def test_the_service_is_cluster_ip_and_selects_the_pods_by_name_only(registered, pod):
     spec = one(registered, SERVICE)["spec"]
     assert spec["type"] == "ClusterIP"
-    assert spec["selector"] == {"app.kubernetes.io/name": "iris", "app.kubernetes.io/instance": "iris"}
+    assert spec["selector"] == {"app.kubernetes.io/name": "breast-cancer", "app.kubernetes.io/instance": "breast-cancer"}
     assert spec["selector"].items() <= pod["metadata"]["labels"].items()
     assert spec["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"}]
 
@@ -164,7 +164,7 @@ def test_probes_hit_the_server_health_endpoints_on_the_serving_port(container):
 def test_the_server_contract_env_is_set(container):
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["PORT"] == "8080"
-    assert env["MODEL_NAME"] == "iris"
+    assert env["MODEL_NAME"] == "breast-cancer"
     assert env["MODEL_VERSION"] == "1.2.0"
 
 
@@ -208,7 +208,7 @@ def test_prometheus_scrapes_the_serving_port(pod):
 
 def test_the_autoscaler_targets_the_deployment_within_bounds(registered):
     spec = one(registered, HPA)["spec"]
-    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "iris"}
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "breast-cancer"}
     assert (spec["minReplicas"], spec["maxReplicas"]) == (1, 3)
     (metric,) = spec["metrics"]
     assert metric["resource"]["name"] == "cpu"
@@ -278,11 +278,11 @@ def test_secret_env_is_referenced_from_a_secret_never_inlined():
     assert env["LOG_LEVEL"] == {"name": "LOG_LEVEL", "value": "debug"}
     assert env["API_TOKEN"] == {
         "name": "API_TOKEN",
-        "valueFrom": {"secretKeyRef": {"name": "iris-env", "key": "API_TOKEN", "optional": False}},
+        "valueFrom": {"secretKeyRef": {"name": "breast-cancer-env", "key": "API_TOKEN", "optional": False}},
     }
     assert "s3cr3t-value" not in repr(one(registered, DEPLOYMENT))
     secret = one(registered, SECRET)
-    assert secret["metadata"]["name"] == "iris-env"
+    assert secret["metadata"]["name"] == "breast-cancer-env"
     assert secret["type"] == "Opaque"
     # The engine receives the value marked secret: encrypted in state, masked in every output.
     assert rpc.is_rpc_secret(secret["stringData"])
@@ -293,7 +293,7 @@ def test_the_deployment_waits_for_its_secret():
     config = model(env={"API_TOKEN": {"secretKey": "apiToken"}})
     registered, _ = service(config, secret_env={"API_TOKEN": "x"})
     (deployment,) = by_type(registered, DEPLOYMENT)
-    assert any(urn.endswith("kubernetes:core/v1:Secret::iris-env") for urn in deployment.depends_on)
+    assert any(urn.endswith("kubernetes:core/v1:Secret::breast-cancer-env") for urn in deployment.depends_on)
 
 
 def test_a_missing_secret_value_is_a_programming_error():

@@ -54,11 +54,11 @@ def test_every_deployed_image_is_pinned_by_digest(stack, request):
 
 def test_dev_builds_the_model_and_deploys_the_built_digest(dev):
     (image,) = dev.of_type("docker:index/image:Image")
-    assert image.inputs["imageName"] == "localhost:5001/iris:1.0.0"
+    assert image.inputs["imageName"] == "localhost:5001/breast-cancer:1.0.0"
     assert image.inputs["build"]["context"] == "./model"
     (deployment,) = objects(dev, "Deployment")
     deployed = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert deployed == image.outputs["repoDigest"] == dev.outputs["models"]["iris"]["image"]
+    assert deployed == image.outputs["repoDigest"] == dev.outputs["models"]["breast-cancer"]["image"]
 
 
 def test_dev_creates_a_restricted_namespace_and_the_model_objects(dev):
@@ -79,7 +79,7 @@ def test_prod_builds_nothing_and_deploys_the_promoted_reference(prod):
     config = load_stack_config("prod")
     (deployment,) = objects(prod, "Deployment")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == config["ml-platform:models"]["iris"]["image"]
+    assert image == config["ml-platform:models"]["breast-cancer"]["image"]
 
 
 def test_prod_runs_at_least_three_replicas_with_a_disruption_budget(prod):
@@ -106,35 +106,35 @@ def test_prod_has_larger_resources_than_dev(dev, prod):
 
 def test_bad_config_stops_the_program_with_one_line_per_problem():
     config = copy.deepcopy(load_stack_config("dev"))
-    config["ml-platform:models"]["iris"]["replicas"] = {"min": 5, "max": 3}
+    config["ml-platform:models"]["breast-cancer"]["replicas"] = {"min": 5, "max": 3}
     config["ml-platform:namspace"] = "typo"
     with pytest.raises(ProgramError) as caught:
         run_stack("dev", config=config)
     assert caught.value.problems == [
         "Pulumi.dev.yaml: ml-platform:namspace: unknown config key; did you mean ml-platform:namespace?",
-        "Pulumi.dev.yaml: models.iris.replicas: min (5) must be <= max (3)",
+        "Pulumi.dev.yaml: models.breast-cancer.replicas: min (5) must be <= max (3)",
     ]
 
 
 def test_an_unpinned_prod_image_stops_the_program():
     config = copy.deepcopy(load_stack_config("prod"))
-    config["ml-platform:models"]["iris"]["image"] = "registry.example.com/ml/iris:1.0.0"
+    config["ml-platform:models"]["breast-cancer"]["image"] = "registry.example.com/ml/breast-cancer:1.0.0"
     with pytest.raises(ProgramError) as caught:
         run_stack("prod", config=config)
     (problem,) = caught.value.problems
-    assert problem.startswith("Pulumi.prod.yaml: models.iris.image: production needs an image pinned by digest")
+    assert problem.startswith("Pulumi.prod.yaml: models.breast-cancer.image: production needs an image pinned by digest")
 
 
 def test_a_secret_env_value_reaches_a_secret_and_stays_out_of_outputs():
     config = copy.deepcopy(load_stack_config("dev"))
-    config["ml-platform:models"]["iris"]["env"] = {"API_TOKEN": {"secretKey": "apiToken"}}
+    config["ml-platform:models"]["breast-cancer"]["env"] = {"API_TOKEN": {"secretKey": "apiToken"}}
     config["ml-platform:apiToken"] = {"secure": "v1:encrypted"}
     run = run_stack("dev", config=config)
     (secret,) = objects(run, "Secret")
     assert set(secret["stringData"]) == {"API_TOKEN"}
     (deployment,) = objects(run, "Deployment")
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "iris-env", "key": "API_TOKEN", "optional": False}
+    assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "breast-cancer-env", "key": "API_TOKEN", "optional": False}
 
 
 def test_an_existing_namespace_is_used_when_not_created():
@@ -163,7 +163,7 @@ def test_bad_config_fails_before_any_resource_is_registered():
 
     config = {
         "ml-platform:namespace": "ml-dev",
-        "ml-platform:models": json.dumps({"iris": {"version": "1.0.0", "image": "r/iris:1.0", "replicas": {"min": 0}}}),
+        "ml-platform:models": json.dumps({"breast-cancer": {"version": "1.0.0", "image": "r/breast-cancer:1.0", "replicas": {"min": 0}}}),
     }
 
     def program():
@@ -172,5 +172,5 @@ def test_bad_config_fails_before_any_resource_is_registered():
 
     with pytest.raises(pulumi.RunError) as caught:
         register(program)
-    assert str(caught.value) == "Pulumi.unit.yaml: models.iris.replicas.min: Input should be greater than or equal to 1 (got 0)"
+    assert str(caught.value) == "Pulumi.unit.yaml: models.breast-cancer.replicas.min: Input should be greater than or equal to 1 (got 0)"
     assert caught.value.registered == []

@@ -35,11 +35,11 @@ def test_report_with_failures_and_skips_is_parsed():
             "passed_checks": [{"check_id": "CKV_K8S_1"}],
             "failed_checks": [
                 {"check_id": "CKV_K8S_12", "check_name": "Memory requests should be set",
-                 "resource": "Deployment.ml-dev.iris", "file_abs_path": "/out/deployment-iris.yaml"}
+                 "resource": "Deployment.ml-dev.breast-cancer", "file_abs_path": "/out/deployment-breast-cancer.yaml"}
             ],
             "skipped_checks": [
-                {"check_id": "CKV_K8S_43", "check_name": "Image should use digest", "resource": "Deployment.ml-dev.iris",
-                 "file_path": "/deployment-iris.yaml", "check_result": {"result": "SKIPPED", "suppress_comment": "dev builds"}}
+                {"check_id": "CKV_K8S_43", "check_name": "Image should use digest", "resource": "Deployment.ml-dev.breast-cancer",
+                 "file_path": "/deployment-breast-cancer.yaml", "check_result": {"result": "SKIPPED", "suppress_comment": "dev builds"}}
             ],
             "parsing_errors": [],
         },
@@ -51,7 +51,7 @@ def test_report_with_failures_and_skips_is_parsed():
     assert not result.ok
     assert result.passed == 1
     [failure] = result.failed
-    assert str(failure) == "Deployment.ml-dev.iris (deployment-iris.yaml): CKV_K8S_12 Memory requests should be set"
+    assert str(failure) == "Deployment.ml-dev.breast-cancer (deployment-breast-cancer.yaml): CKV_K8S_12 Memory requests should be set"
     [skip] = result.skipped
     assert (skip.check_id, skip.suppress_reason) == ("CKV_K8S_43", "dev builds")
 

@@ -18,19 +18,19 @@ def obj(kind, name, namespace="ml-dev", **spec):
 
 
 def test_equal_objects_in_other_namespaces_show_only_the_namespace_line():
-    text = diff.diff_objects([obj("Service", "iris", port=8080)], [obj("Service", "iris", "ml-prod", port=8080)], "dev", "prod")
+    text = diff.diff_objects([obj("Service", "breast-cancer", port=8080)], [obj("Service", "breast-cancer", "ml-prod", port=8080)], "dev", "prod")
 
     changed = [line for line in text.splitlines() if line[:1] in "+-" and line[:3] not in ("---", "+++")]
     assert changed == ["-  namespace: ml-dev", "+  namespace: ml-prod"]
-    assert "--- dev/Service/iris" in text and "+++ prod/Service/iris" in text
+    assert "--- dev/Service/breast-cancer" in text and "+++ prod/Service/breast-cancer" in text
 
 
 def test_an_object_only_one_stack_has_is_shown_whole():
-    text = diff.diff_objects([obj("Service", "iris")], [obj("Service", "iris"), obj("PodDisruptionBudget", "iris")], "dev", "prod")
+    text = diff.diff_objects([obj("Service", "breast-cancer")], [obj("Service", "breast-cancer"), obj("PodDisruptionBudget", "breast-cancer")], "dev", "prod")
 
-    assert "--- /dev/null\n+++ prod/PodDisruptionBudget/iris" in text
+    assert "--- /dev/null\n+++ prod/PodDisruptionBudget/breast-cancer" in text
     assert "+kind: PodDisruptionBudget" in text
-    assert "Service/iris" not in text
+    assert "Service/breast-cancer" not in text
 
 
 def test_the_stacks_namespaces_are_compared_with_each_other():
@@ -53,9 +53,9 @@ def test_dev_and_prod_differ_in_image_and_resources(capsys):
     assert diff.main(["--from", "dev", "--to", "prod"]) == 0
 
     out = capsys.readouterr().out
-    assert "--- dev/Deployment/iris\n+++ prod/Deployment/iris" in out
+    assert "--- dev/Deployment/breast-cancer\n+++ prod/Deployment/breast-cancer" in out
     assert any(line.startswith("+") and "image: " in line and "@sha256:" in line for line in out.splitlines())
-    assert "+++ prod/PodDisruptionBudget/iris" in out  # prod keeps >= 2 pods, so it has a PDB; dev does not
+    assert "+++ prod/PodDisruptionBudget/breast-cancer" in out  # prod keeps >= 2 pods, so it has a PDB; dev does not
 
 
 def test_an_unknown_stack_is_a_one_line_error_and_exit_2(capsys):
@@ -73,4 +73,4 @@ def test_make_diff_prints_the_differences():
     )
 
     assert result.returncode == 0, result.stderr
-    assert "+++ prod/Deployment/iris" in result.stdout
+    assert "+++ prod/Deployment/breast-cancer" in result.stdout

@@ -28,7 +28,7 @@ def test_make_render_writes_out_and_passes_every_check(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "outputs.json").read_text())["namespace"]
-    assert (tmp_path / "deployment-iris.yaml").is_file()
+    assert (tmp_path / "deployment-breast-cancer.yaml").is_file()
     last = result.stdout.splitlines()[-1]
     assert last.startswith("render: dev: ") and "; valid: " in last and "checkov (" in last and " 0 failed" in last
 

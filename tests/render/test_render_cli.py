@@ -22,7 +22,7 @@ def run_render(*args: str) -> subprocess.CompletedProcess:
 
 def test_a_config_error_is_one_line_naming_the_key_and_exits_1_without_traceback(tmp_path):
     config = stack_config("dev")
-    config["ml-platform:models"]["iris"]["replicas"] = {"min": 5, "max": 3}
+    config["ml-platform:models"]["breast-cancer"]["replicas"] = {"min": 5, "max": 3}
     project = make_project(tmp_path / "project", "bad", config)
 
     result = run_render("--stack", "bad", "--project-dir", str(project), "--out", str(tmp_path / "out"))
@@ -30,7 +30,7 @@ def test_a_config_error_is_one_line_naming_the_key_and_exits_1_without_traceback
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     [line] = result.stderr.splitlines()
-    assert line.startswith("Pulumi.bad.yaml: models.iris.replicas: ")
+    assert line.startswith("Pulumi.bad.yaml: models.breast-cancer.replicas: ")
     assert not (tmp_path / "out").exists(), "nothing is written for an invalid config"
 
 
@@ -75,7 +75,7 @@ def test_bad_arguments_are_one_line_and_exit_2(args):
 def test_secret_values_are_masked_in_the_written_files(tmp_path):
     config = stack_config("dev")
     config["ml-platform:apiToken"] = {"secure": "v1:AAAAAAAAAAAAAAAA:notdecryptableoffline"}
-    config["ml-platform:models"]["iris"].setdefault("env", {})["API_TOKEN"] = {"secretKey": "apiToken"}
+    config["ml-platform:models"]["breast-cancer"].setdefault("env", {})["API_TOKEN"] = {"secretKey": "apiToken"}
     project = make_project(tmp_path / "project", "sec", config)
     out = tmp_path / "out"
 
@@ -106,7 +106,7 @@ def test_a_rerender_removes_objects_that_are_gone_and_nothing_else(tmp_path):
 
     assert not (out / "deployment-retired.yaml").exists()
     assert (out / "notes.txt").read_text() == "mine"
-    assert (out / "deployment-iris.yaml").is_file()
+    assert (out / "deployment-breast-cancer.yaml").is_file()
 
 
 def test_rendering_twice_writes_identical_files(tmp_path):

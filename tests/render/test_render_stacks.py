@@ -69,7 +69,7 @@ def test_each_object_has_its_own_stably_named_file(rendered, stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_numbers_are_written_as_integers_not_engine_doubles(rendered, stack):
-    text = (rendered[stack][3] / "deployment-iris.yaml").read_text()
+    text = (rendered[stack][3] / "deployment-breast-cancer.yaml").read_text()
 
     assert "containerPort: 8080\n" in text
     assert not re.search(r":\s+\d+\.0\n", text)
@@ -126,8 +126,8 @@ def test_the_summary_table_lists_every_model(rendered, stack):
 
 def test_a_canary_renders_valid_and_has_its_own_row(tmp_path):
     config = stack_config("prod")
-    canary_image = "registry.example.com/ml/iris@sha256:" + "1" * 64
-    config["ml-platform:models"]["iris"]["canary"] = {"version": "1.1.0", "image": canary_image, "weight": 20}
+    canary_image = "registry.example.com/ml/breast-cancer@sha256:" + "1" * 64
+    config["ml-platform:models"]["breast-cancer"]["canary"] = {"version": "1.1.0", "image": canary_image, "weight": 20}
     project = make_project(tmp_path / "project", "canary", config)
     stdout = io.StringIO()
 
@@ -137,8 +137,8 @@ def test_a_canary_renders_valid_and_has_its_own_row(tmp_path):
 
     assert code == 0
     rows = table_rows(stdout.getvalue())
-    assert rows["iris (canary)"][:2] == ["1.1.0", canary_image]
-    assert rows["iris"][0] == "1.0.0"
+    assert rows["breast-cancer (canary)"][:2] == ["1.1.0", canary_image]
+    assert rows["breast-cancer"][0] == "1.0.0"
 
 
 @pytest.mark.skipif(not checkov_scan.available(), reason="checkov is not installed (`make test` builds .venv-checkov)")
@@ -177,7 +177,7 @@ def test_a_policy_violation_fails_naming_the_object_and_the_field():
     good = render.render_stack("prod")
     objects = copy.deepcopy(good.objects)
     deployment = next(obj for obj in objects if obj["kind"] == "Deployment")
-    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/ml/iris:latest"
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/ml/breast-cancer:latest"
     broken = render.Rendered(stack="prod", config=good.config, objects=objects, outputs=good.outputs)
 
     problems = render.check(broken, files=None, run_checkov=False).problems

@@ -4,10 +4,10 @@ from tools import summary_table
 
 
 def deployment(name, version="1.0.0", track=None, **spec):
-    labels = {"app.kubernetes.io/name": "iris", "app.kubernetes.io/version": version}
+    labels = {"app.kubernetes.io/name": "breast-cancer", "app.kubernetes.io/version": version}
     if track:
         labels["ml-platform/track"] = track
-    container = {"name": "model-server", "image": f"reg/iris:{version}", "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}}}
+    container = {"name": "model-server", "image": f"reg/breast-cancer:{version}", "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}}}
     return {
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": "ml", "labels": labels},
@@ -24,33 +24,33 @@ def hpa(target, low, high):
 
 
 def test_each_track_gets_a_row_with_its_own_hpa_bounds():
-    objects = [deployment("iris", track="stable"), deployment("iris-canary", "1.1.0", track="canary"), hpa("iris", 2, 8), hpa("iris-canary", 1, 2)]
+    objects = [deployment("breast-cancer", track="stable"), deployment("breast-cancer-canary", "1.1.0", track="canary"), hpa("breast-cancer", 2, 8), hpa("breast-cancer-canary", 1, 2)]
 
     rows = summary_table.summary_rows(objects)
 
     assert rows == [
-        ("iris", "1.0.0", "reg/iris:1.0.0", "2-8", "250m", "256Mi"),
-        ("iris (canary)", "1.1.0", "reg/iris:1.1.0", "1-2", "250m", "256Mi"),
+        ("breast-cancer", "1.0.0", "reg/breast-cancer:1.0.0", "2-8", "250m", "256Mi"),
+        ("breast-cancer (canary)", "1.1.0", "reg/breast-cancer:1.1.0", "1-2", "250m", "256Mi"),
     ]
 
 
 def test_a_deployment_without_hpa_shows_its_replicas():
-    [row] = summary_table.summary_rows([deployment("iris", replicas=2)])
+    [row] = summary_table.summary_rows([deployment("breast-cancer", replicas=2)])
 
     assert row[3] == "2"
 
 
 def test_a_malformed_deployment_is_shown_not_crashed_on():
-    broken = {"kind": "Deployment", "metadata": {"name": "iris"}, "spec": {"template": {}}}
+    broken = {"kind": "Deployment", "metadata": {"name": "breast-cancer"}, "spec": {"template": {}}}
 
     [row] = summary_table.summary_rows([broken, {"kind": "HorizontalPodAutoscaler", "spec": {}}])
 
-    assert row[:3] == ("iris", "?", "?")
+    assert row[:3] == ("breast-cancer", "?", "?")
 
 
 def test_the_table_is_aligned_under_its_header():
-    text = summary_table.format_table([("iris", "1.0.0", "reg/iris:1.0.0", "1-3", "250m", "256Mi")])
+    text = summary_table.format_table([("breast-cancer", "1.0.0", "reg/breast-cancer:1.0.0", "1-3", "250m", "256Mi")])
 
     header, row = text.splitlines()
     assert header.split() == list(summary_table.HEADER)
-    assert header.index("IMAGE") == row.index("reg/iris")
+    assert header.index("IMAGE") == row.index("reg/breast-cancer")

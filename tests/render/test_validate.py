@@ -10,12 +10,12 @@ from tools import validate
 DEPLOYMENT = {
     "apiVersion": "apps/v1",
     "kind": "Deployment",
-    "metadata": {"name": "iris", "namespace": "ml-dev", "labels": {"app.kubernetes.io/name": "iris"}},
+    "metadata": {"name": "breast-cancer", "namespace": "ml-dev", "labels": {"app.kubernetes.io/name": "breast-cancer"}},
     "spec": {
-        "selector": {"matchLabels": {"app.kubernetes.io/name": "iris"}},
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "breast-cancer"}},
         "template": {
-            "metadata": {"labels": {"app.kubernetes.io/name": "iris"}},
-            "spec": {"containers": [{"name": "model", "image": "registry/iris:1.0", "ports": [{"containerPort": 8080}]}]},
+            "metadata": {"labels": {"app.kubernetes.io/name": "breast-cancer"}},
+            "spec": {"containers": [{"name": "model", "image": "registry/breast-cancer:1.0", "ports": [{"containerPort": 8080}]}]},
         },
     },
 }
@@ -40,11 +40,11 @@ def test_an_unknown_field_is_named_with_its_full_path_and_the_object():
 
     [problem] = validate.validate_objects([broken])
 
-    assert problem.object_name == "Deployment ml-dev/iris"
+    assert problem.object_name == "Deployment ml-dev/breast-cancer"
     assert problem.field == "spec.template.spec.containers[0].imagePullPolice"
     assert problem.message == "unknown field"
     assert problem.versions == tuple(validate.supported_versions())
-    assert str(problem).startswith("Deployment ml-dev/iris: spec.template.spec.containers[0].imagePullPolice: unknown field")
+    assert str(problem).startswith("Deployment ml-dev/breast-cancer: spec.template.spec.containers[0].imagePullPolice: unknown field")
 
 
 def test_an_unknown_api_version_is_an_error_not_a_warning():
