@@ -68,6 +68,11 @@ class ModelServerApp:
             f"unknown model {{!r}}; this server serves model {settings.model_name!r} "
             f"version {settings.model_version!r}"
         )
+        # The hot path, matched before any parsing of the URL.
+        model_path = f"{_MODELS_PREFIX}{settings.model_name}"
+        self._infer_paths = frozenset(
+            (f"{model_path}/infer", f"{model_path}/versions/{settings.model_version}/infer")
+        )
         self._static_routes = {
             "/v2/health/live": ("health_live", self._live),
             "/v2/health/ready": ("health_ready", self._health_ready),
@@ -86,7 +91,7 @@ class ModelServerApp:
     async def _http(self, scope, receive, send) -> None:
         started = time.perf_counter()
         metrics = self.metrics
-        metrics.in_flight.inc()
+        metrics.in_flight += 1
         endpoint = "unknown"
         status = 500
         try:
@@ -115,12 +120,14 @@ class ModelServerApp:
             )
             await send({"type": "http.response.body", "body": body})
         finally:
-            metrics.in_flight.dec()
+            metrics.in_flight -= 1
             metrics.observe(endpoint, status, time.perf_counter() - started)
 
     async def _route(self, scope, receive) -> tuple[str, Response]:
         path = scope["path"]
         method = scope["method"]
+        if method == "POST" and path in self._infer_paths:
+            return "infer", await self._infer_or_error(scope, receive)
         static = self._static_routes.get(path)
         if static is not None:
             endpoint, handler = static
@@ -151,11 +158,7 @@ class ModelServerApp:
         if method != allowed:
             return endpoint, _error(405, f"{path} accepts {allowed}, not {method}", [(b"allow", allowed.encode())])
         if action == "infer":
-            try:
-                return endpoint, await self._infer(scope, receive)
-            except ProtocolError as error:
-                close = [(b"connection", b"close")] if error.status == 413 else []
-                return endpoint, _error(error.status, error.message, close)
+            return endpoint, await self._infer_or_error(scope, receive)
         if action == "ready":
             return endpoint, self._model_ready()
         return endpoint, self._model_metadata()
@@ -190,6 +193,14 @@ class ModelServerApp:
         reason = f": {self.load_error}" if self.load_error else " yet: it is loading"
         return _error(503, f"model {self.settings.model_name!r} is not ready{reason}")
 
+    async def _infer_or_error(self, scope, receive) -> Response:
+        try:
+            return await self._infer(scope, receive)
+        except ProtocolError as error:
+            # After a 413 the rest of the body may still be on its way: close instead of reading it.
+            close = [(b"connection", b"close")] if error.status == 413 else []
+            return _error(error.status, error.message, close)
+
     async def _infer(self, scope, receive) -> Response:
         if not self.ready:
             return self._not_ready()
@@ -202,7 +213,7 @@ class ModelServerApp:
                 return _error(400, str(error))
             logger.error("inference failed: %s", error)
             return _error(500, str(error))
-        self.metrics.inference_rows.inc(request.rows)
+        self.metrics.inference_rows += request.rows
         response = protocol.infer_response(
             self.settings.model_name, self.settings.model_version, request, results, self.signature
         )
@@ -249,7 +260,7 @@ class ModelServerApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.ready = False
-                self.metrics.model_ready.set(0)
+                self.metrics.model_ready = 0
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -274,7 +285,7 @@ class ModelServerApp:
         self.signature = ModelSignature(self.model.inputs, self.model.outputs)
         self.batcher = MicroBatcher(self.model, self.settings.batch_max_rows)
         self.ready = True
-        self.metrics.model_ready.set(1)
+        self.metrics.model_ready = 1
         logger.info(
             "model ready",
             extra={

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -39,14 +40,15 @@ class ModelSignature:
     outputs: tuple[TensorSpec, ...]
     input_by_name: dict[str, TensorSpec] = field(init=False, repr=False, compare=False)
     output_by_name: dict[str, TensorSpec] = field(init=False, repr=False, compare=False)
+    output_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_by_name", {spec.name: spec for spec in self.inputs})
         object.__setattr__(self, "output_by_name", {spec.name: spec for spec in self.outputs})
+        object.__setattr__(self, "output_names", tuple(spec.name for spec in self.outputs))
 
 
-@dataclass(frozen=True)
-class InferRequest:
+class InferRequest(NamedTuple):
     """A validated inference request: one array per model input, and the outputs to return."""
 
     inputs: dict[str, np.ndarray]
@@ -100,71 +102,74 @@ def parse_infer_request(body: bytes, signature: ModelSignature, max_rows: int) -
 
 
 def _parse_input(index: int, raw: object, signature: ModelSignature, max_rows: int) -> tuple[TensorSpec, np.ndarray]:
-    where = f"inputs[{index}]"
-    if not isinstance(raw, dict):
-        raise ProtocolError(400, f"{where} must be an object with name, datatype, shape and data")
+    # This runs for every request: the happy path avoids generators and formatting; messages are built on error.
+    if type(raw) is not dict:
+        raise ProtocolError(400, f"inputs[{index}] must be an object with name, datatype, shape and data")
     name = raw.get("name")
-    spec = signature.input_by_name.get(name) if isinstance(name, str) else None
+    spec = signature.input_by_name.get(name) if type(name) is str else None
     if spec is None:
         raise ProtocolError(
-            400, f"{where}.name {name!r} is not an input of this model; expected {_expected_inputs(signature)}"
+            400, f"inputs[{index}].name {name!r} is not an input of this model; expected {_expected_inputs(signature)}"
         )
     datatype = raw.get("datatype")
     if datatype != spec.datatype:
         known = "" if datatype in V2_DATATYPES else " (not a V2 datatype)"
-        raise ProtocolError(400, f"{where}.datatype {datatype!r}{known} does not match: input {describe(spec)}")
+        raise ProtocolError(400, f"inputs[{index}].datatype {datatype!r}{known} does not match: input {describe(spec)}")
 
     shape = raw.get("shape")
-    if (
-        not isinstance(shape, list)
-        or len(shape) != len(spec.shape)
-        or not all(type(dim) is int and dim >= 0 for dim in shape)
-        or any(want >= 0 and dim != want for dim, want in zip(shape, spec.shape))
-    ):
-        raise ProtocolError(400, f"{where}.shape {shape!r} does not match: input {describe(spec)}")
+    if type(shape) is not list or len(shape) != len(spec.shape):
+        raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {describe(spec)}")
+    expected = 1
+    for dim, want in zip(shape, spec.shape):
+        if type(dim) is not int or dim < 0 or (want >= 0 and dim != want):
+            raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {describe(spec)}")
+        expected *= dim
     if spec.batched:
         if shape[0] < 1:
-            raise ProtocolError(400, f"{where}.shape[0] must be at least 1 row")
+            raise ProtocolError(400, f"inputs[{index}].shape[0] must be at least 1 row")
         if shape[0] > max_rows:
             raise ProtocolError(
-                400, f"{where} has {shape[0]} rows; at most {max_rows} rows per request (MAX_REQUEST_ROWS)"
+                400, f"inputs[{index}] has {shape[0]} rows; at most {max_rows} rows per request (MAX_REQUEST_ROWS)"
             )
 
     data = raw.get("data")
-    if not isinstance(data, list):
-        raise ProtocolError(400, f"{where}.data must be a list of {_KIND_WORDS[spec.dtype.kind]}")
+    kind = spec.dtype.kind
+    if type(data) is not list:
+        raise ProtocolError(400, f"inputs[{index}].data must be a list of {_KIND_WORDS[kind]}")
     try:
         parsed = np.array(data)
     except ValueError:
-        raise ProtocolError(400, f"{where}.data is a nested list of uneven lengths") from None
-    if parsed.dtype.kind not in _ACCEPTED_KINDS[spec.dtype.kind]:
-        raise ProtocolError(400, f"{where}.data must hold only {_KIND_WORDS[spec.dtype.kind]} ({spec.datatype})")
-    expected = 1
-    for dim in shape:
-        expected *= dim
+        raise ProtocolError(400, f"inputs[{index}].data is a nested list of uneven lengths") from None
+    if parsed.dtype.kind not in _ACCEPTED_KINDS[kind]:
+        raise ProtocolError(400, f"inputs[{index}].data must hold only {_KIND_WORDS[kind]} ({spec.datatype})")
     if parsed.size != expected:
-        raise ProtocolError(400, f"{where}.data has {parsed.size} values but shape {shape} needs {expected}")
-    return spec, _convert(where, parsed, spec).reshape(shape)
+        raise ProtocolError(400, f"inputs[{index}].data has {parsed.size} values but shape {shape} needs {expected}")
+    return spec, _convert(index, parsed.reshape(shape), spec)
 
 
-def _convert(where: str, parsed: np.ndarray, spec: TensorSpec) -> np.ndarray:
+def _convert(index: int, parsed: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """Cast parsed JSON values to the input's dtype, refusing values the dtype cannot hold."""
     kind = spec.dtype.kind
     if kind in "iu" and parsed.size:
         info = np.iinfo(spec.dtype)
         if parsed.min() < info.min or parsed.max() > info.max:
-            raise ProtocolError(400, f"{where}.data has values outside the {spec.datatype} range")
+            raise ProtocolError(400, f"inputs[{index}].data has values outside the {spec.datatype} range")
     array = parsed.astype(spec.dtype, copy=False)
-    # JSON carries no NaN or infinity, but a cast to FP32/FP16 turns values too large for it into infinity.
-    # A finite sum proves every value finite in one cheap reduction; only a non-finite sum needs the full check.
-    if kind == "f" and not math.isfinite(np.add.reduce(array, axis=None)) and not np.isfinite(array).all():
-        raise ProtocolError(400, f"{where}.data must hold finite numbers; some are too large for {spec.datatype}")
+    if kind == "f":
+        # JSON carries no NaN or infinity, but a cast to FP32/FP16 turns values too large for it into infinity.
+        # A finite sum of squares (one cheap dot product) proves every value finite; only an infinite one (an
+        # infinity, or merely large values) needs the exact check.
+        flat = array.reshape(-1)
+        if not math.isfinite(flat.dot(flat)) and not np.isfinite(flat).all():
+            raise ProtocolError(
+                400, f"inputs[{index}].data must hold finite numbers; some are too large for {spec.datatype}"
+            )
     return array
 
 
 def _parse_outputs(raw: object, signature: ModelSignature) -> tuple[str, ...]:
     if raw is None:
-        return tuple(spec.name for spec in signature.outputs)
+        return signature.output_names
     expected = ", ".join(repr(spec.name) for spec in signature.outputs)
     if not isinstance(raw, list) or not raw:
         raise ProtocolError(400, f"'outputs' must be a non-empty list of objects with a name, one of {expected}")

@@ -7,7 +7,7 @@ A new runtime (another file format, another engine) is a small subclass of `Mode
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,11 +32,12 @@ class TensorSpec:
     datatype: str
     dtype: np.dtype
     shape: tuple[int, ...]
+    #: True when the first dimension is dynamic, i.e. the tensor carries any number of rows (derived from shape).
+    batched: bool = field(init=False, compare=False)
 
-    @property
-    def batched(self) -> bool:
-        """True when the first dimension is dynamic, i.e. the tensor carries any number of rows."""
-        return bool(self.shape) and self.shape[0] == -1
+    def __post_init__(self) -> None:
+        # A plain attribute, not a property: the request parser reads it on every request.
+        object.__setattr__(self, "batched", bool(self.shape) and self.shape[0] == -1)
 
 
 class ModelRuntime(abc.ABC):
