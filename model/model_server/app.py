@@ -284,6 +284,7 @@ class ModelServerApp:
             return
         self.signature = ModelSignature(self.model.inputs, self.model.outputs)
         self.batcher = MicroBatcher(self.model, self.settings.batch_max_rows)
+        self.metrics.batcher = self.batcher
         self.ready = True
         self.metrics.model_ready = 1
         logger.info(

@@ -23,12 +23,15 @@ class MicroBatcher:
     def __init__(self, model: ModelRuntime, max_rows: int):
         self.model = model
         self.max_rows = max_rows if model.batchable else 0
+        #: Calls made to the model (rows predicted / calls = the average batch size; see /metrics).
+        self.model_calls = 0
         self._pending: list[_Pending] = []
         self._flush_scheduled = False
 
     async def predict(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """Predict `inputs` (with `rows` rows), possibly in one call together with other waiting requests."""
         if rows >= self.max_rows:
+            self.model_calls += 1
             return self.model.predict(inputs)
         future = asyncio.get_running_loop().create_future()
         self._pending.append((inputs, rows, future))
@@ -59,6 +62,7 @@ class MicroBatcher:
         stacked = {name: np.concatenate([item[0][name] for item in batch]) for name in first}
         total = sum(item[1] for item in batch)
         try:
+            self.model_calls += 1
             results = self.model.predict(stacked)
         except InferenceError:
             # One bad request must not fail the others: run each alone so the error reaches its own caller.
@@ -80,6 +84,7 @@ class MicroBatcher:
         if future.done():
             return
         try:
+            self.model_calls += 1
             future.set_result(self.model.predict(inputs))
         except InferenceError as error:
             future.set_exception(error)

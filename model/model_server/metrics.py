@@ -26,6 +26,8 @@ class Metrics:
     def __init__(self, model_name: str, model_version: str, platform: str, path: str):
         self.in_flight = 0
         self.inference_rows = 0
+        #: Set once the model is loaded: reports how many calls the model got (rows / calls = batch size).
+        self.batcher = None
         self.model_ready = 0
         self._model_labels = (model_name, model_version, platform, path)
         self._requests: dict[tuple[str, int], int] = {}
@@ -69,6 +71,11 @@ class Metrics:
         yield GaugeMetricFamily("model_server_requests_in_flight", "HTTP requests being handled now.", self.in_flight)
         yield CounterMetricFamily(
             "model_server_inference_rows", "Rows predicted in successful infer requests.", self.inference_rows
+        )
+        yield CounterMetricFamily(
+            "model_server_model_calls",
+            "Calls to the model; concurrent requests share calls (rows / calls is the average batch).",
+            self.batcher.model_calls if self.batcher is not None else 0,
         )
         yield GaugeMetricFamily(
             "model_server_model_ready", "1 once the model is loaded and warmed up, else 0.", self.model_ready

@@ -188,7 +188,9 @@ def test_metrics_count_requests_by_status_and_describe_the_model(server):
     info = next(line for line in text.splitlines() if line.startswith("model_server_model_info{"))
     assert 'name="breast-cancer"' in info and 'version="1"' in info and 'platform="onnxruntime_onnx"' in info
     assert info.endswith(" 1.0")
-    assert "model_server_inference_rows_total" in text
+    rows = float(next(l for l in text.splitlines() if l.startswith("model_server_inference_rows_total ")).split()[1])
+    calls = float(next(l for l in text.splitlines() if l.startswith("model_server_model_calls_total ")).split()[1])
+    assert rows >= 1 and 1 <= calls <= rows + 1  # + the warm-up call
 
 
 def _integer_model(path):
