@@ -9,8 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 
-import joblib  # noqa: E402
-import train  # noqa: E402  (model/train.py)
+# Imported after the path is set: train is model/train.py.
+import joblib
+import train
 
 if __name__ == "__main__":
     out = Path(sys.argv[1])

@@ -7,6 +7,7 @@ import sys
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-from model_server.main import main  # noqa: E402  (the environment above must be set before NumPy is imported)
+# Imported only now: the environment above must be set before NumPy is.
+from model_server.main import main
 
 sys.exit(main())

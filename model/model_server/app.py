@@ -64,15 +64,9 @@ class ModelServerApp:
         self.signature: ModelSignature | None = None
         self.batcher: MicroBatcher | None = None
         self._loading: asyncio.Task | None = None
-        self._model_not_found = (
-            f"unknown model {{!r}}; this server serves model {settings.model_name!r} "
-            f"version {settings.model_version!r}"
-        )
         # The hot path, matched before any parsing of the URL.
         model_path = f"{_MODELS_PREFIX}{settings.model_name}"
-        self._infer_paths = frozenset(
-            (f"{model_path}/infer", f"{model_path}/versions/{settings.model_version}/infer")
-        )
+        self._infer_paths = frozenset((f"{model_path}/infer", f"{model_path}/versions/{settings.model_version}/infer"))
         self._static_routes = {
             "/v2/health/live": ("health_live", self._live),
             "/v2/health/ready": ("health_ready", self._health_ready),
@@ -97,9 +91,6 @@ class ModelServerApp:
         try:
             try:
                 endpoint, response = await self._route(scope, receive)
-            except ProtocolError as error:
-                close = [(b"connection", b"close")] if error.status == 413 else []
-                response = _error(error.status, error.message, close)
             except ClientDisconnected:
                 status = 499  # nginx's code for "client closed request"; nothing is sent
                 return
@@ -147,7 +138,11 @@ class ModelServerApp:
             return "unknown", _error(404, f"no endpoint at {path}; see the Open Inference Protocol V2 paths")
         endpoint = {"": "model_metadata", "ready": "model_ready", "infer": "infer"}[action]
         if name != self.settings.model_name:
-            return endpoint, _error(404, self._model_not_found.format(name))
+            return endpoint, _error(
+                404,
+                f"unknown model {name!r}; this server serves model {self.settings.model_name!r} "
+                f"version {self.settings.model_version!r}",
+            )
         if version is not None and version != self.settings.model_version:
             return endpoint, _error(
                 404,

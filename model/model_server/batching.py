@@ -20,7 +20,7 @@ from model_server.runtime import InferenceError, ModelRuntime
 class _Request:
     """One queued prediction: its inputs and rows, and, once run, its results or its error."""
 
-    __slots__ = ("inputs", "rows", "results", "error")
+    __slots__ = ("error", "inputs", "results", "rows")
 
     def __init__(self, inputs: dict[str, np.ndarray], rows: int):
         self.inputs = inputs

@@ -11,7 +11,11 @@ from __future__ import annotations
 from bisect import bisect_left
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 # Sub-millisecond buckets: a single-row prediction takes well under a millisecond.
@@ -49,7 +53,9 @@ class Metrics:
     def collect(self):
         """The metric families, built at scrape time (the prometheus_client collector interface)."""
         requests = CounterMetricFamily(
-            "model_server_requests", "HTTP requests handled, by endpoint and status code.", labels=["endpoint", "status"]
+            "model_server_requests",
+            "HTTP requests handled, by endpoint and status code.",
+            labels=["endpoint", "status"],
         )
         for (endpoint, status), count in sorted(self._requests.items()):
             requests.add_metric([endpoint, str(status)], count)
@@ -81,7 +87,9 @@ class Metrics:
             "model_server_model_ready", "1 once the model is loaded and warmed up, else 0.", self.model_ready
         )
         info = GaugeMetricFamily(
-            "model_server_model_info", "The model this server serves (always 1).", labels=["name", "version", "platform", "path"]
+            "model_server_model_info",
+            "The model this server serves (always 1).",
+            labels=["name", "version", "platform", "path"],
         )
         info.add_metric(list(self._model_labels), 1)
         yield info

@@ -13,7 +13,12 @@ import numpy as np
 import onnxruntime as ort
 
 from model_server.datatypes import ONNX_TO_V2, V2_TO_NUMPY
-from model_server.runtime import InferenceError, ModelLoadError, ModelRuntime, TensorSpec
+from model_server.runtime import (
+    InferenceError,
+    ModelLoadError,
+    ModelRuntime,
+    TensorSpec,
+)
 
 # ORT raises these for inputs it rejects (wrong type, shape or value): the caller's fault, not the server's.
 _CLIENT_ERRORS = tuple(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from model_server.app import ModelServerApp
 from model_server.cpu import available_cpus, cgroup_cpu_limit
 from model_server.onnx_model import OnnxModel
@@ -135,7 +135,7 @@ def test_concurrent_requests_share_model_calls_and_each_gets_its_own_rows():
         replies = await asyncio.gather(
             *(
                 call(app, "POST", "/v2/models/breast-cancer/infer", body(features[a:b]))
-                for a, b in zip(starts, starts[1:])
+                for a, b in itertools.pairwise(starts)
             )
         )
         return model.calls, replies
