@@ -46,7 +46,8 @@ class MicroBatcher:
 
     async def predict(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """Predict `inputs` (with `rows` rows), possibly in one call together with other waiting requests."""
-        if rows >= self.max_rows:
+        if rows >= self.max_rows or (len(inputs) > 1 and any(len(array) != rows for array in inputs.values())):
+            # Too big to share a call, or inputs whose first dimensions differ: not rows of one batch.
             self.model_calls += 1
             return self.model.predict(inputs)
         request = _Request(inputs, rows)
