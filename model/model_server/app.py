@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import orjson
 
@@ -53,8 +54,16 @@ def _error(status: int, message: str, headers: list[tuple[bytes, bytes]] | None 
 class ModelServerApp:
     """The ASGI application serving one model."""
 
-    def __init__(self, model: ModelRuntime, settings: Settings, metrics: Metrics | None = None):
+    def __init__(
+        self,
+        model: ModelRuntime,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        requests_in_progress: Callable[[], int] | None = None,
+    ):
+        """`requests_in_progress` (optional) counts the requests the HTTP server is handling, for micro-batching."""
         self.model = model
+        self._requests_in_progress = requests_in_progress
         self.settings = settings
         self.metrics = metrics or Metrics(
             settings.model_name, settings.model_version, model.platform, str(settings.model_path)
@@ -278,7 +287,7 @@ class ModelServerApp:
             )
             return
         self.signature = ModelSignature(self.model.inputs, self.model.outputs)
-        self.batcher = MicroBatcher(self.model, self.settings.batch_max_rows)
+        self.batcher = MicroBatcher(self.model, self.settings.batch_max_rows, self._requests_in_progress)
         self.metrics.batcher = self.batcher
         self.ready = True
         self.metrics.model_ready = 1

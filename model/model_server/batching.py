@@ -11,6 +11,7 @@ more than the model call it saved.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import numpy as np
 
@@ -35,8 +36,11 @@ class MicroBatcher:
     Use it from one event loop only (it keeps no locks).
     """
 
-    def __init__(self, model: ModelRuntime, max_rows: int):
+    def __init__(self, model: ModelRuntime, max_rows: int, requests_in_progress: Callable[[], int] | None = None):
+        """`requests_in_progress`, when given, counts the HTTP requests the server is handling (this one included):
+        with only one, there is nobody to wait for, and the prediction runs at once."""
         self.model = model
+        self._requests_in_progress = requests_in_progress
         self.max_rows = max_rows if model.batchable else 0
         # Requests can only differ past the first dimension when the model has other dynamic dimensions.
         self._check_layout = any(dim < 0 for spec in model.inputs for dim in spec.shape[1:])
@@ -46,8 +50,12 @@ class MicroBatcher:
 
     async def predict(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """Predict `inputs` (with `rows` rows), possibly in one call together with other waiting requests."""
-        if rows >= self.max_rows or (len(inputs) > 1 and any(len(array) != rows for array in inputs.values())):
-            # Too big to share a call, or inputs whose first dimensions differ: not rows of one batch.
+        if (
+            rows >= self.max_rows
+            or (self._requests_in_progress is not None and self._requests_in_progress() <= 1)
+            or (len(inputs) > 1 and any(len(array) != rows for array in inputs.values()))
+        ):
+            # Too big to share a call, alone, or inputs whose first dimensions differ (not rows of one batch).
             self.model_calls += 1
             return self.model.predict(inputs)
         request = _Request(inputs, rows)

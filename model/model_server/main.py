@@ -36,7 +36,8 @@ def main() -> int:
         return 2
     configure_logging(settings.log_level)
     model = OnnxModel(settings.model_path, threads=settings.model_threads)
-    app = ModelServerApp(model, settings)
+    # uvicorn keeps one task per request being handled; the batcher does not wait for company when it is alone.
+    app = ModelServerApp(model, settings, requests_in_progress=lambda: len(server.server_state.tasks))
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -112,9 +112,9 @@ class CountingModel(OnnxModel):
         return super().predict(inputs)
 
 
-def _loaded_app(batch_max_rows):
+def _loaded_app(batch_max_rows, requests_in_progress=None):
     model = CountingModel(ARTIFACT)
-    app = ModelServerApp(model, Settings(batch_max_rows=batch_max_rows))
+    app = ModelServerApp(model, Settings(batch_max_rows=batch_max_rows), requests_in_progress=requests_in_progress)
     return model, app
 
 
@@ -127,8 +127,8 @@ def test_concurrent_requests_share_model_calls_and_each_gets_its_own_rows():
             {"inputs": [{"name": "input", "datatype": "FP32", "shape": list(rows.shape), "data": rows.tolist()}]}
         ).encode()
 
-    async def scenario(batch_max_rows):
-        model, app = _loaded_app(batch_max_rows)
+    async def scenario(batch_max_rows, requests_in_progress=None):
+        model, app = _loaded_app(batch_max_rows, requests_in_progress)
         await app.load_model()
         model.calls.clear()
         starts = np.cumsum([0, *sizes])
@@ -143,6 +143,8 @@ def test_concurrent_requests_share_model_calls_and_each_gets_its_own_rows():
     batched_calls, batched = asyncio.run(scenario(8))
     single_calls, single = asyncio.run(scenario(0))
     assert single_calls == sizes  # batching off: one call per request
+    alone_calls, alone = asyncio.run(scenario(8, requests_in_progress=lambda: 1))
+    assert alone_calls == sizes and alone == single  # the server says each request is alone: no waiting, no merging
     assert len(batched_calls) < len(sizes) and max(batched_calls) <= 8 and sum(batched_calls) == sum(sizes)
     assert batched == single  # every request got exactly its own rows back
     for (status, reply), rows in zip(batched, sizes):
