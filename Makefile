@@ -37,7 +37,7 @@ TO ?= prod
 diff: venv
 	$(PY) -m tools.diff --from $(FROM) --to $(TO)
 
-# Copies FROM's deployed image digests and versions into Pulumi.$(TO).yaml (docs/delivery.md).
+# Copies FROM's deployed image digests and versions into Pulumi.$(TO).yaml (the README's Delivery section).
 # OUTPUTS: FROM's outputs as JSON (default: `pulumi stack output --json --stack FROM`); MODEL: only that model.
 promote: venv
 	$(PY) -m tools.promote --from $(FROM) --to $(TO) $(if $(MODEL),--model $(MODEL)) $(if $(OUTPUTS),--outputs $(OUTPUTS))
@@ -54,14 +54,14 @@ up:
 	$(require_pulumi)
 	pulumi up --stack $(STACK)
 
-# The model server, locally without Docker (docs/model-server.md); trains the example model first if it is missing.
+# The model server, locally without Docker (the README's model server section); trains the example model first if it is missing.
 MODEL_ARTIFACT := model/artifacts/breast-cancer.onnx
 $(MODEL_ARTIFACT): | venv
 	$(PY) model/train.py --out $@
 serve: venv $(MODEL_ARTIFACT)
 	PYTHONPATH=model PORT=$(PORT) MODEL_PATH=$(MODEL_ARTIFACT) $(PY) -m model_server
 
-# Our server against MLServer 1.7 (its own venv), pinned to one core with wrk on the other (docs/model-server.md).
+# Our server against MLServer 1.7 (its own venv), pinned to one core with wrk on the other (the README's model server section).
 BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
@@ -71,7 +71,7 @@ bench: venv $(BENCH_VENV)/.installed $(MODEL_ARTIFACT)
 	command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || true
 	$(PY) bench/run.py $(BENCH_ARGS)
 
-# The model server image (docs/image.md). BASE_IMAGE empty: the Dockerfile's default, python:3.11-slim-bookworm.
+# The model server image (the README's image section). BASE_IMAGE empty: the Dockerfile's default, python:3.11-slim-bookworm.
 # CA_FILE (default: this machine's CA bundle; empty: none) becomes the BuildKit secret `ca`, trusted by pip in the build.
 TAG ?= ml-platform/model-server:dev
 BASE_IMAGE ?=

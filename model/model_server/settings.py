@@ -1,6 +1,6 @@
 """Server settings, read once from environment variables into a typed, validated object.
 
-Every variable, its default and its meaning is listed in `ENVIRONMENT` (docs/model-server.md shows the same table).
+Every variable, its default and its meaning is listed in `ENVIRONMENT` (the README's model server section shows the same table).
 A bad value stops the server with one line naming the variable, never a traceback.
 """
 
