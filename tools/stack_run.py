@@ -3,7 +3,8 @@
 The program (`__main__.py`) runs exactly as `pulumi up` would run it, except that the engine boundary
 is mocked: resources are recorded instead of created, and the docker image build is stood in for by a
 digest derived from the build context's contents. Render, diff, promote and the tests all use this one
-harness, so they see the same objects a real deployment would create.
+harness, so they see the same objects a real deployment would create; `run_component` runs a single
+component the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pulumi
 import yaml
@@ -37,11 +38,15 @@ _DOCKER_IMAGE = "docker:index/image:Image"
 
 
 class ProgramError(Exception):
-    """The program stopped with `pulumi.RunError`: a user error such as bad stack config."""
+    """The program stopped with `pulumi.RunError`: a user error such as bad stack config.
 
-    def __init__(self, problems: list[str]):
+    `registered` holds what the program registered before it stopped (a config error must leave it empty).
+    """
+
+    def __init__(self, problems: list[str], registered: list["RegisteredResource"] | None = None):
         super().__init__("\n".join(problems))
         self.problems = problems
+        self.registered = registered or []
 
 
 class StackFileError(Exception):
@@ -50,12 +55,15 @@ class StackFileError(Exception):
 
 @dataclass(frozen=True)
 class RegisteredResource:
-    """One resource the program registered, as the engine received it."""
+    """One resource as the engine received it: camelCase inputs (secrets still wrapped), options, mocked state."""
 
     type: str
     name: str
     inputs: dict[str, Any]
     outputs: dict[str, Any]
+    parent: str = ""
+    ignore_changes: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,7 @@ class StackRun:
     def manifests(self) -> list[dict[str, Any]]:
         """The Kubernetes objects the stack would create, in registration order."""
         return [
-            whole_numbers(_unwrap_secrets(r.inputs))
+            _unwrap_secrets(r.inputs)
             for r in self.resources
             if r.type.startswith("kubernetes:") and "kind" in r.inputs and "apiVersion" in r.inputs
         ]
@@ -121,19 +129,76 @@ def run_stack(stack: str, *, config: dict[str, Any] | None = None, project_dir: 
     project_dir = Path(project_dir).resolve()
     raw = load_stack_config(stack, project_dir) if config is None else config
     values, secret_keys = _engine_config(raw)
+    program = str(project_dir / "__main__.py")
+
+    def run_program(monitor: _RecordingMonitor) -> StackRun:
+        pulumi.runtime.set_all_config(values, secret_keys)
+        # set_mocks registers an empty root stack; replace it with one that collects the program's exports.
+        settings.ROOT.set(None)
+        _sync_await(runtime_stack.run_in_stack(lambda: runpy.run_path(program, run_name="__main__")))
+        return StackRun(stack=stack, resources=monitor.recorded, outputs=monitor.stack_outputs)
+
+    try:
+        return _run_isolated(run_program, stack=stack, project_dir=project_dir)
+    except pulumi.RunError as error:
+        raise ProgramError(str(error).splitlines() or ["RunError"], error.registered) from None
+
+
+def run_component(
+    build: Callable[[], Any], *, stack: str = "unit", project_dir: Path = ROOT
+) -> tuple[list[RegisteredResource], Any]:
+    """Run `build()` (code that creates resources, e.g. one component) under the same mocks.
+
+    Returns what it registered and the resolved value of what it returned. An error is re-raised with
+    `.registered`, what was registered before it.
+    """
+
+    def run_build(monitor: _RecordingMonitor) -> tuple[list[RegisteredResource], Any]:
+        box: dict[str, Any] = {}
+
+        @pulumi.runtime.test
+        def run():
+            return pulumi.Output.from_input(build()).apply(lambda value: box.setdefault("value", value))
+
+        run()
+        return monitor.recorded, box.get("value")
+
+    return _run_isolated(run_build, stack=stack, project_dir=Path(project_dir).resolve())
+
+
+def _run_isolated(body: Callable[["_RecordingMonitor"], Any], *, stack: str, project_dir: Path) -> Any:
+    """Run `body(monitor)` under fresh mocks in a new thread, from the project directory, as `pulumi up` would.
+
+    Pulumi keeps its settings, config and root stack in context variables: a new thread starts with none of
+    them set, so every run is as isolated as a fresh `pulumi up`. Errors are re-raised in the caller's thread.
+    """
     result: dict[str, Any] = {}
-    # Pulumi keeps its settings, config and root stack in context variables: a new thread starts with
-    # none of them set, so every run is as isolated as a fresh `pulumi up`.
-    thread = threading.Thread(
-        target=_run_in_thread,
-        args=(stack, project_name(project_dir), project_dir, values, secret_keys, result),
-        name=f"stack-run-{stack}",
-    )
+
+    def target() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        mocks_impl = _OfflineMocks(project_dir)
+        monitor = _RecordingMonitor(mocks_impl)
+        cwd, path = os.getcwd(), list(sys.path)
+        try:
+            mocks.set_mocks(mocks_impl, project=project_name(project_dir), stack=stack, preview=False, monitor=monitor)
+            os.chdir(project_dir)
+            sys.path.insert(0, str(project_dir))
+            result["value"] = body(monitor)
+        except BaseException as error:  # re-raised in the caller's thread
+            error.registered = list(monitor.recorded)
+            result["error"] = error
+        finally:
+            os.chdir(cwd)
+            sys.path[:] = path
+            loop.close()
+
+    thread = threading.Thread(target=target, name=f"pulumi-{stack}")
     thread.start()
     thread.join()
     if "error" in result:
         raise result["error"]
-    return result["run"]
+    return result["value"]
 
 
 def _engine_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
@@ -149,32 +214,6 @@ def _engine_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
         else:
             values[key] = json.dumps(value)
     return values, secret_keys
-
-
-def _run_in_thread(stack, project, project_dir, values, secret_keys, result) -> None:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    mocks_impl = _OfflineMocks(project_dir)
-    monitor = _RecordingMonitor(mocks_impl)
-    cwd, path = os.getcwd(), list(sys.path)
-    try:
-        pulumi.runtime.set_all_config(values, secret_keys)
-        mocks.set_mocks(mocks_impl, project=project, stack=stack, preview=False, monitor=monitor)
-        # set_mocks registers an empty root stack; replace it with one that collects the program's exports.
-        settings.ROOT.set(None)
-        os.chdir(project_dir)
-        sys.path.insert(0, str(project_dir))
-        program = str(project_dir / "__main__.py")
-        _sync_await(runtime_stack.run_in_stack(lambda: runpy.run_path(program, run_name="__main__")))
-        result["run"] = StackRun(stack=stack, resources=monitor.recorded, outputs=monitor.stack_outputs)
-    except pulumi.RunError as error:
-        result["error"] = ProgramError(str(error).splitlines() or [type(error).__name__])
-    except BaseException as error:  # re-raised in the caller's thread
-        result["error"] = error
-    finally:
-        os.chdir(cwd)
-        sys.path[:] = path
-        loop.close()
 
 
 class _OfflineMocks(mocks.Mocks):
@@ -216,14 +255,22 @@ class _RecordingMonitor(mocks.MockMonitor):
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            inputs = rpc.deserialize_properties(request.object)
-            state = self.resources[response.urn].state
-            self.recorded.append(RegisteredResource(request.type, request.name, inputs, state))
+            self.recorded.append(
+                RegisteredResource(
+                    request.type,
+                    request.name,
+                    whole_numbers(rpc.deserialize_properties(request.object)),
+                    self.resources[response.urn].state,
+                    parent=request.parent,
+                    ignore_changes=tuple(request.ignoreChanges),
+                    depends_on=tuple(request.dependencies),
+                )
+            )
         return response
 
     def RegisterResourceOutputs(self, request):
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
-            self.stack_outputs = whole_numbers(_mask_secrets(rpc.deserialize_properties(request.outputs)))
+            self.stack_outputs = _mask_secrets(rpc.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)
 
 
@@ -270,30 +317,25 @@ def whole_numbers(value: Any) -> Any:
     The engine carries numbers as protobuf doubles, so `8080` arrives as `8080.0`; the Kubernetes API rejects
     `8080.0` for an int32 field, and `pulumi stack output --json` prints `8080`.
     """
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {key: whole_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [whole_numbers(item) for item in value]
-    return value
+    return _walk(value, on_secret=lambda secret: {**secret, "value": whole_numbers(secret["value"])})
 
 
 def _unwrap_secrets(value: Any) -> Any:
-    if isinstance(value, dict):
-        if rpc.is_rpc_secret(value):
-            return _unwrap_secrets(value["value"])
-        return {k: _unwrap_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unwrap_secrets(v) for v in value]
-    return value
+    return _walk(value, on_secret=lambda secret: _unwrap_secrets(secret["value"]))
 
 
 def _mask_secrets(value: Any) -> Any:
+    return _walk(value, on_secret=lambda secret: SECRET_OUTPUT)
+
+
+def _walk(value: Any, on_secret: Callable[[dict], Any]) -> Any:
+    """Rebuild `value` with integral floats as ints, handing each wrapped secret to `on_secret`."""
     if isinstance(value, dict):
         if rpc.is_rpc_secret(value):
-            return SECRET_OUTPUT
-        return {k: _mask_secrets(v) for k, v in value.items()}
+            return on_secret(value)
+        return {key: _walk(item, on_secret) for key, item in value.items()}
     if isinstance(value, list):
-        return [_mask_secrets(v) for v in value]
+        return [_walk(item, on_secret) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value

@@ -154,23 +154,15 @@ def test_image_pull_secrets_reach_every_pod():
 
 
 def test_bad_config_fails_before_any_resource_is_registered():
-    import json
-    import runpy
-
-    import pulumi
-
-    from tests.pulumi.engine import register
-
     config = {
         "ml-platform:namespace": "ml-dev",
-        "ml-platform:models": json.dumps({"breast-cancer": {"version": "1.0.0", "image": "r/breast-cancer:1.0", "replicas": {"min": 0}}}),
+        "ml-platform:models": {"breast-cancer": {"version": "1.0.0", "image": "r/breast-cancer:1.0", "replicas": {"min": 0}}},
     }
 
-    def program():
-        pulumi.runtime.set_all_config(config, [])
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+    with pytest.raises(ProgramError) as caught:
+        run_stack("dev", config=config)
 
-    with pytest.raises(pulumi.RunError) as caught:
-        register(program)
-    assert str(caught.value) == "Pulumi.unit.yaml: models.breast-cancer.replicas.min: Input should be greater than or equal to 1 (got 0)"
+    assert caught.value.problems == [
+        "Pulumi.dev.yaml: models.breast-cancer.replicas.min: Input should be greater than or equal to 1 (got 0)"
+    ]
     assert caught.value.registered == []
