@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "ml-platform"
 MODELS_KEY = f"{PROJECT}:models"
 _PINNED = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+# Registries only the machine that pushed can reach (kind's local registry, say).
+_LOOPBACK_REGISTRY = re.compile(r"^(localhost|127(\.\d+){3}|\[::1\])(:\d+)?/")
 
 
 class PromotionError(Exception):
@@ -320,7 +322,19 @@ def main(argv: list[str] | None = None) -> int:
     for release in promotion.changed:
         print(f"promoted {release.model} {release.version} ({release.image}) from {args.from_stack} "
               f"to {promotion.path.name}")
+        if warning := loopback_warning(release, args.to_stack):
+            print(warning, file=sys.stderr)
     return 0
+
+
+def loopback_warning(release: Release, to_stack: str) -> str | None:
+    """A warning when the promoted image sits in a registry on the pushing machine, which TO's nodes cannot reach."""
+    if not _LOOPBACK_REGISTRY.match(release.image):
+        return None
+    registry = release.image.split("/", 1)[0]
+    return (f"warning: {release.model}: {registry} is a registry on the machine that pushed, which {to_stack}'s nodes "
+            "cannot pull from; copy the image by digest to a registry they reach (crane copy, skopeo copy --all) "
+            "and promote that reference")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,23 @@ def test_digest_and_version_are_copied(project):
     assert models(project)["breast-cancer"]["version"] == "1.1.0"
 
 
+@pytest.mark.parametrize("image", [
+    f"localhost:5001/breast-cancer@{DIGEST_A}",
+    f"127.0.0.1:5000/ml/breast-cancer@{DIGEST_A}",
+])
+def test_an_image_in_a_registry_only_the_pushing_machine_reaches_is_promoted_with_a_warning(project, capsys, image):
+    assert run(project, outputs(breast_cancer=("1.1.0", image))) == 0
+    assert models(project)["breast-cancer"]["image"] == image
+    warning = capsys.readouterr().err
+    assert warning.startswith(f"warning: breast-cancer: {image.split('/')[0]} is a registry on the machine that pushed")
+    assert "copy the image by digest" in warning
+
+
+def test_an_image_in_a_shared_registry_is_promoted_without_a_warning(project, capsys):
+    assert run(project, outputs(breast_cancer=("1.1.0", f"ghcr.io/acme/breast-cancer@{DIGEST_A}"))) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_everything_outside_the_changed_lines_is_kept_byte_for_byte(project):
     image = f"localhost:5001/breast-cancer@{DIGEST_A}"
     run(project, outputs(breast_cancer=("1.1.0", image)), "--model", "breast-cancer")
