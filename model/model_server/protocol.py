@@ -113,7 +113,7 @@ def _parse_input(index: int, raw: object, signature: ModelSignature, max_rows: i
         )
     datatype = raw.get("datatype")
     if datatype != spec.datatype:
-        known = "" if datatype in V2_DATATYPES else " (not a V2 datatype)"
+        known = "" if type(datatype) is str and datatype in V2_DATATYPES else " (not a V2 datatype)"
         raise ProtocolError(400, f"inputs[{index}].datatype {datatype!r}{known} does not match: input {describe(spec)}")
 
     shape = raw.get("shape")
@@ -176,7 +176,7 @@ def _parse_outputs(raw: object, signature: ModelSignature) -> tuple[str, ...]:
     names = []
     for index, item in enumerate(raw):
         name = item.get("name") if isinstance(item, dict) else None
-        if name not in signature.output_by_name:
+        if type(name) is not str or name not in signature.output_by_name:
             raise ProtocolError(
                 400, f"outputs[{index}].name {name!r} is not an output of this model; expected one of {expected}"
             )

@@ -85,6 +85,7 @@ BAD_REQUESTS = {
     "duplicate input": ({"inputs": [tensor(ROW), tensor(ROW)]}, "appears more than once"),
     "wrong datatype": ({"inputs": [tensor(ROW, datatype="FP64")]}, "'FP64' does not match"),
     "unknown datatype": ({"inputs": [tensor(ROW, datatype="FLOAT")]}, "not a V2 datatype"),
+    "datatype not a string": ({"inputs": [tensor(ROW, datatype=["FP32"])]}, "not a V2 datatype"),
     "wrong rank": ({"inputs": [tensor(ROW, shape=[30])]}, "shape [30] does not match"),
     "wrong feature count": ({"inputs": [tensor(ROW[:29], shape=[1, 29])]}, "shape [-1, 30]"),
     "negative dimension": ({"inputs": [tensor(ROW, shape=[-1, 30])]}, "does not match"),
@@ -97,6 +98,7 @@ BAD_REQUESTS = {
     "value too large for FP32": ({"inputs": [tensor(ROW[:29] + [1e39])]}, "finite numbers"),
     "too many rows": ({"inputs": [tensor(ROW * 601, shape=[601, 30])]}, "at most 600 rows"),
     "unknown requested output": ({"inputs": [tensor(ROW)], "outputs": [{"name": "score"}]}, "'label', 'probabilities'"),
+    "output name not a string": ({"inputs": [tensor(ROW)], "outputs": [{"name": ["label"]}]}, "not an output"),
     "id not a string": ({"id": 7, "inputs": [tensor(ROW)]}, "'id' must be a string"),
 }
 
