@@ -236,14 +236,9 @@ class ModelServerApp:
                     )
             elif name == b"inference-header-content-length":
                 raise ProtocolError(400, "binary tensor data is not supported; send the tensors as JSON")
-        message = await receive()
-        body = message.get("body", b"")
-        if not message.get("more_body", False):
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnected
-            return body
-        chunks, size = [body], len(body)
-        while message.get("more_body", False):
+        # Without Content-Length (chunked), even the first message may hold more than the limit: count every one.
+        chunks, size, more_body = [], 0, True
+        while more_body:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected
@@ -252,7 +247,8 @@ class ModelServerApp:
             if size > limit:
                 raise ProtocolError(413, f"request body is over the limit of {limit} bytes (MAX_BODY_BYTES)")
             chunks.append(chunk)
-        return b"".join(chunks)
+            more_body = message.get("more_body", False)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     # -- lifespan: load the model in the background ----------------------------------------------------------
 

@@ -118,6 +118,31 @@ def _loaded_app(batch_max_rows, requests_in_progress=None):
     return model, app
 
 
+def test_a_chunked_body_over_the_limit_gets_413_even_when_it_arrives_in_one_message():
+    async def scenario():
+        model = OnnxModel(ARTIFACT)
+        app = ModelServerApp(model, Settings(max_body_bytes=1024))
+        await app.load_model()
+        row = {"name": "input", "datatype": "FP32", "shape": [1, 30], "data": [1.0] * 30}
+        body = json.dumps({"inputs": [row], "id": "x" * 2000}).encode()  # valid, but 2 kB: over the 1 kB limit
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        sent = []
+
+        async def receive():
+            return messages.pop(0)
+
+        async def send(message):
+            sent.append(message)
+
+        # No Content-Length header: the body came chunked, and uvicorn hands it over whole.
+        scope = {"type": "http", "method": "POST", "path": "/v2/models/breast-cancer/infer", "headers": []}
+        await app(scope, receive, send)
+        return sent[0]["status"], json.loads(sent[1]["body"])
+
+    status, body = asyncio.run(scenario())
+    assert status == 413 and "MAX_BODY_BYTES" in body["error"]
+
+
 def test_concurrent_requests_share_model_calls_and_each_gets_its_own_rows():
     features = np.random.default_rng(0).uniform(0, 100, size=(40, 30)).astype(np.float32)
     sizes = [1, 3, 1, 2, 5, 1, 1, 4, 2, 1]  # 21 rows in 10 requests
