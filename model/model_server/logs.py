@@ -37,6 +37,9 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Python warnings (NumPy's "overflow encountered in cast" for a client's too-large value, say) would otherwise be
+    # printed as bare text between the JSON lines: route them through logging as well.
+    logging.captureWarnings(True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []

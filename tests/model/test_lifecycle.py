@@ -65,6 +65,17 @@ def test_logs_are_json_lines_with_time_level_logger_and_message(start_server):
     assert records[-1]["message"] == "stopped"
 
 
+def test_a_python_warning_while_serving_is_logged_as_json_too(start_server):
+    # A value too large for FP32 makes NumPy warn ("overflow encountered in cast") before the server refuses it.
+    server = start_server()
+    server.wait_for("/v2/health/ready")
+    too_large = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 30], "data": [1.0] * 29 + [1e39]}]}
+    assert httpx.post(server.url + INFER, json=too_large).status_code == 400
+    assert server.terminate() == 0
+    records = server.log_records()  # fails on any line that is not JSON
+    assert records[-1]["message"] == "stopped"
+
+
 def test_sigterm_stops_accepting_finishes_in_flight_requests_and_exits_0(start_server):
     server = start_server()
     server.wait_for("/v2/health/ready")
