@@ -7,7 +7,8 @@ from pulumi.runtime import config as runtime_config
 
 from components.config import PROJECT, ConfigError, StackConfig, parse_stack_config, raw_project_config
 from components.model_image import ModelImage, ModelImageArgs
-from components.model_service import ModelService, ModelServiceArgs, workload_name
+from components.labels import workload_name
+from components.model_service import ModelService, ModelServiceArgs
 from components.namespace import create_namespace
 
 

@@ -20,6 +20,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from components.labels import CANARY, workload_name
 from components.quantities import QuantityError, has_milli_suffix, parse_quantity
 
 PROJECT = "ml-platform"
@@ -32,6 +33,8 @@ _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # An image tag (the version becomes one) that is also a valid label value (<= 63, alphanumeric at both ends).
 _VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+# The name part of a qualified name (`nvidia.com/gpu` -> `gpu`), as in k8s.io/apimachinery IsQualifiedName.
+_QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*$")
@@ -86,6 +89,20 @@ class GpuConfig(_Model):
 
     count: int = Field(ge=1)
     resource: str = Field("nvidia.com/gpu", min_length=1)
+
+    @field_validator("resource")
+    @classmethod
+    def _extended_resource_name(cls, value: str) -> str:
+        # What the API server accepts as a container's extended resource (IsExtendedResourceName): a domain-qualified
+        # name outside kubernetes.io. Anything else would pass here and fail only when `pulumi up` applies the pod.
+        domain, _, name = value.partition("/")
+        qualified = bool(name) and _DNS_1123_SUBDOMAIN.match(domain) and _QUALIFIED_NAME_PART.match(name)
+        if not qualified or len(f"requests.{domain}") > 253 or "kubernetes.io/" in value or value.startswith("requests."):
+            raise ValueError(
+                f"{value!r} is not an extended resource name: <domain>/<name> outside kubernetes.io "
+                "(e.g. nvidia.com/gpu, amd.com/gpu)"
+            )
+        return value
 
 
 class Resources(_Model):
@@ -353,6 +370,7 @@ def parse_stack_config(
                 problems.extend(_typed_model_rules(path, model, raw))
                 if not name_problem:
                     models[str(name)] = model
+        problems.extend(_canary_name_clashes(models))
 
     top = {k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS and k not in ("defaults", "models", "registryPassword")}
     stack = _validate(_TopLevel, top, "", problems)
@@ -444,6 +462,19 @@ def _release_rules(model: Mapping[str, Any], path: str, facts: _StackFacts) -> l
         if facts.project_dir is not None and isinstance(build, dict) and isinstance(build.get("context"), str):
             if not (facts.project_dir / build["context"]).is_dir():
                 problems.append(f"{where}.build.context: {build['context']!r} is not a directory of the project")
+    return problems
+
+
+def _canary_name_clashes(models: Mapping[str, ModelConfig]) -> list[str]:
+    """A model named like another model's canary track would share its Deployment, HPA and image names."""
+    problems = []
+    for name, model in models.items():
+        clash = workload_name(name, CANARY)
+        if model.canary is not None and clash in models:
+            problems.append(
+                f"models.{clash}: clashes with the canary of models.{name} (both would own the Deployment and HPA "
+                f"{clash!r}); rename the model"
+            )
     return problems
 
 

@@ -15,6 +15,11 @@ STABLE = "stable"
 CANARY = "canary"
 
 
+def workload_name(model: str, track: str) -> str:
+    """The Deployment/HPA/PDB name of a track: the model name for stable, `<model>-canary` for the canary."""
+    return model if track == STABLE else f"{model}-{track}"
+
+
 def model_selector(model: str) -> dict[str, str]:
     """Selects every pod of a model, stable and canary: the Service and the NetworkPolicy use it."""
     return {"app.kubernetes.io/name": model, "app.kubernetes.io/instance": model}

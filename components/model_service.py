@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components.canary import TrackReplicas, split_replicas
 from components.config import ModelConfig, ScalingPolicy
-from components.labels import CANARY, STABLE, model_selector, standard_labels, track_selector
+from components.labels import CANARY, STABLE, model_selector, standard_labels, track_selector, workload_name
 from components.pod_spec import Release, pod_template, secret_name
 from components.probes import PORT_NAME
 
@@ -47,11 +47,6 @@ def track_replicas(config: ModelConfig, production: bool) -> dict[str, TrackRepl
         return {STABLE: TrackReplicas(config.replicas.min, config.replicas.max)}
     stable, canary = split_replicas(config.replicas, config.canary.weight, floor=2 if production else 1)
     return {STABLE: stable, CANARY: canary}
-
-
-def workload_name(model: str, track: str) -> str:
-    """The Deployment/HPA/PDB name of a track: the model name for stable, `<model>-canary` for the canary."""
-    return model if track == STABLE else f"{model}-{track}"
 
 
 def endpoint(service: str, namespace: str, port: int) -> str:

@@ -355,3 +355,31 @@ def test_a_build_context_must_exist_in_the_project(tmp_path):
         "Pulumi.dev.yaml: models.breast-cancer.build.context: './modle' is not a directory of the project"
     ]
     assert parse_stack_config(dev_config(), stack_file="Pulumi.dev.yaml", project_dir=tmp_path)
+
+
+def test_a_model_may_not_take_the_name_of_another_models_canary():
+    # Both would own the Deployment and HPA `breast-cancer-canary`: the apply would collide, not the parse.
+    canary = {"version": "1.1.0", "image": PINNED, "weight": 25}
+    raw = dev_config(
+        breast_cancer={"version": "1.0.0", "image": PINNED, "replicas": {"min": 2, "max": 4}, "canary": canary},
+        breast_cancer_canary={"version": "1.0.0", "image": PINNED},
+    )
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.dev.yaml: models.breast-cancer-canary: clashes with the canary of models.breast-cancer")
+    without_canary = copy.deepcopy(raw)
+    del without_canary["models"]["breast-cancer"]["canary"]
+    assert set(parse_stack_config(without_canary, stack_file="Pulumi.dev.yaml").models) == {
+        "breast-cancer",
+        "breast-cancer-canary",
+    }
+
+
+@pytest.mark.parametrize("resource", ["gpu", "kubernetes.io/gpu", "Nvidia.com/gpu", "nvidia.com/gpu/0"])
+def test_a_gpu_resource_must_be_an_extended_resource_name(resource):
+    raw = with_model(dev_config(), resources={"gpu": {"count": 1, "resource": resource}})
+    (problem,) = problems_of(raw)
+    assert problem.startswith(
+        f"Pulumi.dev.yaml: models.breast-cancer.resources.gpu.resource: {resource!r} is not an extended resource name"
+    )
+    allowed = with_model(dev_config(), resources={"gpu": {"count": 1, "resource": "gpu.intel.com/i915"}})
+    assert parse_stack_config(allowed, stack_file="Pulumi.dev.yaml").models["breast-cancer"].resources.gpu.count == 1
