@@ -230,10 +230,23 @@ def report(results: list[Result], start_times: list[float]) -> list[str]:
     return lines
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (wrk cannot run 0 s, and the bench needs a started server)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement (default 5)")
-    parser.add_argument("--starts", type=int, default=5, help="server starts timed for start-to-ready (default 5)")
+    parser.add_argument("--duration", type=positive_int, default=5, help="seconds per measurement (default 5)")
+    parser.add_argument(
+        "--starts", type=positive_int, default=5, help="server starts timed for start-to-ready (default 5)"
+    )
     parser.add_argument("--mlserver", type=Path, default=REPO / ".venv-bench" / "bin" / "mlserver")
     parser.add_argument("--skip-mlserver", action="store_true", help="only our server (no peer comparison)")
     args = parser.parse_args(argv)
