@@ -60,9 +60,7 @@ def main() -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _ignore)
     server = uvicorn.Server(config)
+    # When it cannot bind (port taken, unknown HOST), uvicorn logs why and exits with status 3 itself.
     server.run()
-    if not server.started:
-        logger.error("the server did not start (is port %d free?)", settings.port)
-        return 1
     logger.info("stopped")
     return 0

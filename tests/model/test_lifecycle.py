@@ -117,6 +117,17 @@ def _refuses_connections(port: int, within: float = 5.0) -> bool:
     return False
 
 
+def test_a_port_in_use_stops_the_server_with_a_json_error_and_a_non_zero_exit(start_server):
+    with socket.socket() as taken:  # another process holds the port first
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = start_server(PORT=str(taken.getsockname()[1]))
+        status = server.process.wait(30)
+    assert status != 0
+    errors = [record for record in server.log_records() if record["level"] == "error"]
+    assert errors and "address already in use" in errors[0]["message"]
+
+
 @pytest.mark.parametrize(
     "variable, value",
     [
