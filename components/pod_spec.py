@@ -83,16 +83,22 @@ def container(model: str, config: ModelConfig, release: Release) -> k8s.core.v1.
         startup_probe=http_probe(config.probes.startup),
         readiness_probe=http_probe(config.probes.readiness),
         liveness_probe=http_probe(config.probes.liveness),
-        lifecycle=k8s.core.v1.LifecycleArgs(
-            # Keep serving while the endpoint removal reaches every proxy, then take SIGTERM. The sleep action
-            # (Kubernetes 1.30+) needs no shell or `sleep` binary in the image.
-            pre_stop=k8s.core.v1.LifecycleHandlerArgs(
-                sleep=k8s.core.v1.SleepActionArgs(seconds=config.shutdown.pre_stop_sleep_seconds)
-            )
-        ),
+        lifecycle=pre_stop_pause(config.shutdown.pre_stop_sleep_seconds),
         volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
         termination_message_policy="FallbackToLogsOnError",
     )
+
+
+def pre_stop_pause(seconds: int) -> k8s.core.v1.LifecycleArgs | None:
+    """Keep serving while the endpoint removal reaches every proxy, then take SIGTERM; None for no pause.
+
+    The sleep action (Kubernetes 1.30+) needs no shell or `sleep` binary in the image. A zero sleep is rejected by
+    the API server before 1.33 (PodLifecycleSleepActionAllowZero), so no pause means no hook at all.
+    """
+    if seconds == 0:
+        return None
+    sleep = k8s.core.v1.SleepActionArgs(seconds=seconds)
+    return k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(sleep=sleep))
 
 
 def topology_spread(model: str, track: str) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:

@@ -300,3 +300,12 @@ def test_a_missing_secret_value_is_a_programming_error():
     config = model(env={"API_TOKEN": {"secretKey": "apiToken"}})
     with pytest.raises(ValueError, match="no secret value given for env API_TOKEN"):
         service(config)
+
+
+def test_no_pre_stop_pause_leaves_out_the_hook_that_kubernetes_before_1_33_rejects():
+    registered, _ = service(model(shutdown={"preStopSleepSeconds": 0}))
+    (container,) = one(registered, DEPLOYMENT)["spec"]["template"]["spec"]["containers"]
+    assert "lifecycle" not in container
+    registered, _ = service(model(shutdown={"preStopSleepSeconds": 1}))
+    (container,) = one(registered, DEPLOYMENT)["spec"]["template"]["spec"]["containers"]
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 1}}}
