@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from components.labels import STABLE, TRACK_LABEL
+
 HEADER = ("MODEL", "VERSION", "IMAGE", "REPLICAS", "CPU", "MEMORY")
-TRACK_LABEL = "ml-platform/track"
 
 
 def _get(obj: Any, *path: Any) -> Any:
@@ -51,7 +52,7 @@ def summary_rows(objects: list[Mapping[str, Any]]) -> list[tuple[str, ...]]:
         requests = _get(container, "resources", "requests") or {}
         replicas = bounds.get((_get(deployment, "metadata", "namespace"), name))
         rows.append((
-            f"{model} ({track})" if track and track != "stable" else str(model),
+            f"{model} ({track})" if track and track != STABLE else str(model),
             str(labels.get("app.kubernetes.io/version", "?")),
             str(container.get("image", "?")),
             replicas or str(_get(deployment, "spec", "replicas") or 1),
