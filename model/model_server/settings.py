@@ -1,7 +1,7 @@
 """Server settings, read once from environment variables into a typed, validated object.
 
-Every variable, its default and its meaning is listed in `ENVIRONMENT` (the README's model server section shows the same table).
-A bad value stops the server with one line naming the variable, never a traceback.
+Each field of `Settings` is one variable, and its default is the variable's default (the README's model server
+section has the table). A bad value stops the server with one line naming the variable, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,40 +18,25 @@ from model_server.cpu import available_cpus
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "artifacts" / "breast-cancer.onnx"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
-ENVIRONMENT: dict[str, tuple[str, str]] = {
-    "PORT": ("8080", "TCP port to listen on"),
-    "HOST": ("0.0.0.0", "address to listen on"),
-    "MODEL_NAME": ("breast-cancer", "the model's name in URLs and responses"),
-    "MODEL_VERSION": ("1", "the model's version in URLs and responses"),
-    "MODEL_PATH": ("/app/artifacts/breast-cancer.onnx", "the ONNX file (default: artifacts/ beside the package)"),
-    "LOG_LEVEL": ("info", "one of debug, info, warning, error, critical"),
-    "MAX_REQUEST_ROWS": ("1024", "most rows (first dimension) one infer request may carry"),
-    "MAX_BODY_BYTES": ("2097152", "largest request body in bytes; larger ones get 413 before being read"),
-    "MODEL_THREADS": ("CPUs granted", "ONNX Runtime intra-op threads; default: the cgroup CPU quota/affinity"),
-    "BATCH_MAX_ROWS": ("64", "merge concurrent requests into one model call up to this many rows; 0 disables"),
-    "SHUTDOWN_TIMEOUT_SECONDS": ("20", "on SIGTERM, how long in-flight requests may take before being cancelled"),
-}
-
-
 class SettingsError(ValueError):
     """A bad environment variable; the message names it and says what was expected."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the server is configured with (see `ENVIRONMENT` for meanings and defaults)."""
+    """Everything the server is configured with; the defaults are those of the environment variables."""
 
-    port: int = 8080
-    host: str = "0.0.0.0"
-    model_name: str = "breast-cancer"
-    model_version: str = "1"
-    model_path: Path = DEFAULT_MODEL_PATH
-    log_level: str = "info"
-    max_request_rows: int = 1024
-    max_body_bytes: int = 2 * 1024 * 1024
-    model_threads: int = 1
-    batch_max_rows: int = 64
-    shutdown_timeout_seconds: int = 20
+    port: int = 8080  # PORT: TCP port to listen on
+    host: str = "0.0.0.0"  # HOST: address to listen on
+    model_name: str = "breast-cancer"  # MODEL_NAME: the model's name in URLs and responses
+    model_version: str = "1"  # MODEL_VERSION: the model's version in URLs and responses
+    model_path: Path = DEFAULT_MODEL_PATH  # MODEL_PATH: the ONNX file
+    log_level: str = "info"  # LOG_LEVEL: one of LOG_LEVELS
+    max_request_rows: int = 1024  # MAX_REQUEST_ROWS: most rows (first dimension) one infer request may carry
+    max_body_bytes: int = 2 * 1024 * 1024  # MAX_BODY_BYTES: larger bodies get 413 before being read
+    model_threads: int = 1  # MODEL_THREADS: ONNX Runtime intra-op threads (from the environment: the CPUs granted)
+    batch_max_rows: int = 64  # BATCH_MAX_ROWS: merge concurrent requests up to this many rows; 0 disables
+    shutdown_timeout_seconds: int = 20  # SHUTDOWN_TIMEOUT_SECONDS: how long in-flight requests may run after SIGTERM
 
 
 def _int(env: Mapping[str, str], key: str, default: int, minimum: int, maximum: int | None = None) -> int:
@@ -79,20 +64,21 @@ def _name(env: Mapping[str, str], key: str, default: str) -> str:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build `Settings` from environment variables (default: `os.environ`); raise `SettingsError` on a bad value."""
     env = os.environ if env is None else env
-    log_level = env.get("LOG_LEVEL", "").strip().lower() or "info"
+    default = Settings()
+    log_level = env.get("LOG_LEVEL", "").strip().lower() or default.log_level
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL={log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
     model_path = env.get("MODEL_PATH", "").strip()
     return Settings(
-        port=_int(env, "PORT", 8080, 1, 65535),
-        host=env.get("HOST", "").strip() or "0.0.0.0",
-        model_name=_name(env, "MODEL_NAME", "breast-cancer"),
-        model_version=_name(env, "MODEL_VERSION", "1"),
-        model_path=Path(model_path) if model_path else DEFAULT_MODEL_PATH,
+        port=_int(env, "PORT", default.port, 1, 65535),
+        host=env.get("HOST", "").strip() or default.host,
+        model_name=_name(env, "MODEL_NAME", default.model_name),
+        model_version=_name(env, "MODEL_VERSION", default.model_version),
+        model_path=Path(model_path) if model_path else default.model_path,
         log_level=log_level,
-        max_request_rows=_int(env, "MAX_REQUEST_ROWS", 1024, 1),
-        max_body_bytes=_int(env, "MAX_BODY_BYTES", 2 * 1024 * 1024, 1024),
+        max_request_rows=_int(env, "MAX_REQUEST_ROWS", default.max_request_rows, 1),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", default.max_body_bytes, 1024),
         model_threads=_int(env, "MODEL_THREADS", available_cpus(), 1, 1024),
-        batch_max_rows=_int(env, "BATCH_MAX_ROWS", 64, 0),
-        shutdown_timeout_seconds=_int(env, "SHUTDOWN_TIMEOUT_SECONDS", 20, 0, 3600),
+        batch_max_rows=_int(env, "BATCH_MAX_ROWS", default.batch_max_rows, 0),
+        shutdown_timeout_seconds=_int(env, "SHUTDOWN_TIMEOUT_SECONDS", default.shutdown_timeout_seconds, 0, 3600),
     )
