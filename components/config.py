@@ -386,6 +386,9 @@ def parse_stack_config(
                 "registry.username: set, but no password; run "
                 "`pulumi config set --secret registryPassword <password>`"
             )
+        if "registryPassword" in raw and not (stack.registry and stack.registry.username):
+            # ModelImage logs in only with a username: without one the password would be silently ignored.
+            report(f"{PROJECT}:registryPassword: set, but registry.username is not; the registry login needs both")
 
     if problems:
         raise ConfigError([f"{stack_file}: {problem}" for problem in problems])

@@ -280,6 +280,17 @@ def test_a_registry_username_needs_the_password_secret():
     assert problem.startswith("Pulumi.dev.yaml: registry.username: set, but no password")
 
 
+def test_a_registry_password_without_a_username_is_not_silently_ignored():
+    raw = {**dev_config(), "registryPassword": "hunter2"}
+    (problem,) = problems_of(raw, secret_keys={"registryPassword"})
+    assert problem == (
+        "Pulumi.dev.yaml: ml-platform:registryPassword: set, but registry.username is not; the registry login needs both"
+    )
+    raw["registry"]["username"] = "ci"
+    stack = parse_stack_config(raw, stack_file="Pulumi.dev.yaml", secret_keys={"registryPassword"})
+    assert stack.secret_values == {"registryPassword": "hunter2"}
+
+
 @pytest.mark.parametrize("environment", ["prod", "staging", "Production"])
 def test_environment_is_development_or_production(environment):
     raw = dev_config()
