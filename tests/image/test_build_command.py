@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.docker.build import MODEL_DIR, BuildError, ImageBuild, build_command, build_image, main
+from tools.docker.build import MODEL_DIR, BuildError, ImageBuild, build_command, build_image, git_metadata, main
 
 DOCKERFILE = MODEL_DIR / "Dockerfile"
 
@@ -47,3 +47,9 @@ def test_dockerfile_needs_no_frontend_image_and_mounts_the_ca_secret_optionally(
     assert "--mount=type=secret,id=ca,required=false" in text
     assert "ARG BASE_IMAGE=python:3.11-slim-bookworm" in text
     assert "--require-hashes" in text
+
+
+def test_labels_fall_back_to_the_dockerfile_defaults_outside_a_checkout_or_without_git(tmp_path, monkeypatch):
+    assert git_metadata(tmp_path) == {}  # not a git checkout
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git executable at all
+    assert git_metadata() == {}

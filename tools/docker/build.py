@@ -87,10 +87,14 @@ def build_image(build: ImageBuild, docker: str | None = None, quiet: bool = Fals
 
 
 def git_metadata(repo: Path = REPO_ROOT) -> dict[str, str]:
-    """Version, revision and commit time from git, for the OCI labels; empty when this is not a git checkout."""
+    """Version, revision and commit time from git, for the OCI labels; empty when this is not a git checkout (or
+    there is no git at all: the Dockerfile's defaults then stand)."""
 
     def git(*args: str) -> str:
-        result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            return ""
         return result.stdout.strip() if result.returncode == 0 else ""
 
     metadata = {
