@@ -1,4 +1,4 @@
-"""Run checkov's Kubernetes checks over a directory of rendered objects and parse its JSON report.
+"""Run checkov's Kubernetes checks over the files of rendered objects and parse its JSON report.
 
 checkov lives in its own virtualenv (``.venv-checkov``, made by ``make .venv-checkov/.installed``)
 because it pins packaging==23.2, which breaks pulumi; it is called as a subprocess, offline.
@@ -84,13 +84,9 @@ def parse_report(text: str) -> ScanResult:
     return ScanResult(failed=failed, skipped=skipped, passed=passed, parsing_errors=parsing_errors)
 
 
-def scan(directory: Path | str) -> ScanResult:
-    """Scan every YAML file under ``directory`` with checkov's Kubernetes framework, offline."""
-    return _run(["--directory", str(directory)])
-
-
 def scan_files(files: list[Path] | list[str]) -> ScanResult:
-    """Scan exactly these YAML files (not whatever else shares their directory)."""
+    """Scan exactly these YAML files with checkov's Kubernetes framework, offline (not whatever else shares their
+    directory: a render's OUT may hold other files)."""
     return _run([arg for path in files for arg in ("--file", str(path))])
 
 
