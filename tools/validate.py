@@ -14,6 +14,9 @@ from typing import Any
 from kubernetes_validate import utils as kv
 from packaging.version import Version
 
+# Schema problems name an object exactly as policy violations do: `Kind namespace/name`.
+from policy.violation import describe
+
 OLDEST_SUPPORTED = "1.31"
 
 
@@ -44,15 +47,6 @@ def version_span(versions: Iterable[str]) -> str:
     if len(ordered) > 1 and ordered == supported[supported.index(ordered[0]):][: len(ordered)]:
         return f"{ordered[0]}-{ordered[-1]}"
     return ", ".join(ordered)
-
-
-def object_name(obj: Mapping[str, Any]) -> str:
-    """`Kind namespace/name` (or `Kind name` when cluster-scoped), as problems name an object."""
-    metadata = obj.get("metadata") or {}
-    name = metadata.get("name", "<unnamed>")
-    namespace = metadata.get("namespace")
-    kind = obj.get("kind", "<no kind>")
-    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
 
 
 def _field_path(path: Iterable[Any]) -> str:
@@ -93,7 +87,7 @@ def validate_objects(objects: Iterable[Mapping[str, Any]], versions: Iterable[st
     for obj in objects:
         missing = [key for key in ("apiVersion", "kind") if not obj.get(key)]
         if missing:
-            problems.append(SchemaProblem(object_name(obj), missing[0], "missing", tuple(versions)))
+            problems.append(SchemaProblem(describe(obj), missing[0], "missing", tuple(versions)))
             continue
         failures: dict[tuple[str, str], list[str]] = {}
         for version in versions:
@@ -101,7 +95,7 @@ def validate_objects(objects: Iterable[Mapping[str, Any]], versions: Iterable[st
             if found:
                 failures.setdefault(found, []).append(version)
         problems.extend(
-            SchemaProblem(object_name(obj), field, message, tuple(failed))
+            SchemaProblem(describe(obj), field, message, tuple(failed))
             for (field, message), failed in failures.items()
         )
     return problems
