@@ -5,16 +5,14 @@ import copy
 import pytest
 
 from policy import PolicyContext, evaluate
+from policy.pack import PROJECT, policy_context
 from tools.stack_run import load_stack_config, run_stack
 
 
 def context_for(stack: str) -> PolicyContext:
+    """The context the CrossGuard pack derives from the stack's config, as the CLI hands it over."""
     config = load_stack_config(stack)
-    allow = config.get("ml-platform:allowLoadBalancer", False)
-    return PolicyContext(
-        environment=config.get("ml-platform:environment", "development"),
-        allow_load_balancer=allow is True or str(allow).lower() == "true",
-    )
+    return policy_context({}, {key: value for key, value in config.items() if key.startswith(f"{PROJECT}:")})
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
