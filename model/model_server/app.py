@@ -101,7 +101,8 @@ class ModelServerApp:
             try:
                 endpoint, response = await self._route(scope, receive)
             except ClientDisconnected:
-                status = 499  # nginx's code for "client closed request"; nothing is sent
+                # Only infer reads a body, so only infer can lose its client before answering.
+                endpoint, status = "infer", 499  # nginx's code for "client closed request"; nothing is sent
                 return
             except Exception as error:  # a bug: log it whole, answer 500 with JSON, keep serving
                 logger.exception("unhandled error on %s %s", scope["method"], scope["path"])

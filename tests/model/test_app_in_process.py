@@ -143,6 +143,27 @@ def test_a_chunked_body_over_the_limit_gets_413_even_when_it_arrives_in_one_mess
     assert status == 413 and "MAX_BODY_BYTES" in body["error"]
 
 
+def test_a_client_gone_before_its_body_arrived_is_counted_as_an_infer_499_and_gets_no_answer():
+    async def scenario():
+        app = ModelServerApp(OnnxModel(ARTIFACT), Settings())
+        await app.load_model()
+        sent = []
+
+        async def receive():
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/v2/models/breast-cancer/infer", "headers": []}
+        await app(scope, receive, send)
+        return sent, app.metrics.exposition().decode()
+
+    sent, metrics = asyncio.run(scenario())
+    assert sent == []
+    assert 'model_server_requests_total{endpoint="infer",status="499"} 1.0' in metrics
+
+
 def test_concurrent_requests_share_model_calls_and_each_gets_its_own_rows():
     features = np.random.default_rng(0).uniform(0, 100, size=(40, 30)).astype(np.float32)
     sizes = [1, 3, 1, 2, 5, 1, 1, 4, 2, 1]  # 21 rows in 10 requests
