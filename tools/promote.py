@@ -37,6 +37,9 @@ from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from components.config import ConfigError
+from tools.stack_run import parse_config
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "ml-platform"
 MODELS_KEY = f"{PROJECT}:models"
@@ -167,19 +170,7 @@ def _plain(value: Any) -> Any:
 def validate_stack_config(config: dict[str, Any], stack_file: str) -> None:
     """Parse the edited config with the program's own parser (components.config); refuse what it rejects."""
     try:
-        from components.config import ConfigError, parse_stack_config, raw_project_config
-    except ImportError:  # the program's parser is not there: nothing more to check
-        return
-    plain = _plain(config)
-    secret_keys = {
-        key[len(PROJECT) + 1:] for key, value in plain.items()
-        if key.startswith(f"{PROJECT}:") and isinstance(value, dict) and set(value) == {"secure"}
-    }
-    # A secret's ciphertext is not the value the program sees; any string stands in for it.
-    engine_config = {key: ("promote-secret-placeholder" if key[len(PROJECT) + 1:] in secret_keys else value)
-                     for key, value in plain.items()}
-    try:
-        parse_stack_config(raw_project_config(engine_config), stack_file=stack_file, secret_keys=secret_keys)
+        parse_config(_plain(config), stack_file=stack_file, project=PROJECT)
     except ConfigError as error:
         raise PromotionError(f"refused: the promoted config would be invalid: {error.problems[0]}"
                              + (f" (and {len(error.problems) - 1} more)" if len(error.problems) > 1 else "")) from None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import policy
-from components.config import ConfigError, StackConfig, parse_stack_config, raw_project_config
+from components.config import ConfigError, StackConfig
 from tools import checkov_scan, stack_run, validate
 from tools.render_output import apply_order, mask_secrets, write_render
 from tools.summary_table import format_table, summary_rows
@@ -63,19 +63,11 @@ def render_stack(stack: str, *, project_dir: Path = stack_run.ROOT) -> Rendered:
 
 def load_config(stack: str, project_dir: Path = stack_run.ROOT) -> StackConfig:
     """The typed `StackConfig` of ``stack``, parsed by the program's own parser (secret values stood in for)."""
-    raw = stack_run.load_stack_config(stack, project_dir)
-    prefix = f"{stack_run.project_name(project_dir)}:"
-    secret_keys = {key[len(prefix):] for key, value in raw.items() if key.startswith(prefix) and _is_secure(value)}
-    values = {key: stack_run.SECRET_PLACEHOLDER if _is_secure(value) else value for key, value in raw.items()}
-    return parse_stack_config(
-        raw_project_config(values, prefix[:-1]),
+    return stack_run.parse_config(
+        stack_run.load_stack_config(stack, project_dir),
         stack_file=stack_run.stack_file(stack, project_dir).name,
-        secret_keys=secret_keys,
+        project=stack_run.project_name(project_dir),
     )
-
-
-def _is_secure(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"secure"}
 
 
 @dataclass(frozen=True)
