@@ -282,6 +282,11 @@ TOP_LEVEL_KEYS = (
 )
 
 
+# The top-level keys that hold objects, lists or booleans. Every other value (a secret above all) is a string as
+# the user set it, even when it reads like JSON: `pulumi config set --secret gcpKey '{"type": ...}'`.
+_STRUCTURED_KEYS = ("createNamespace", "allowLoadBalancer", "registry", "imagePullSecrets", "defaults", "models")
+
+
 def raw_project_config(config: Mapping[str, Any], project: str = PROJECT) -> dict[str, Any]:
     """The `<project>:*` keys of an engine config map, prefix stripped, structured values JSON-decoded.
 
@@ -293,7 +298,7 @@ def raw_project_config(config: Mapping[str, Any], project: str = PROJECT) -> dic
         if not key.startswith(prefix):
             continue
         name = key[len(prefix) :]
-        if isinstance(value, str) and (value[:1] in "{[" or value in ("true", "false")):
+        if name in _STRUCTURED_KEYS and isinstance(value, str) and (value[:1] in "{[" or value in ("true", "false")):
             try:
                 value = json.loads(value)
             except json.JSONDecodeError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -115,3 +116,16 @@ def test_kubernetes_quantities_parse_to_base_units(text, value):
 def test_malformed_quantities_are_rejected(text):
     with pytest.raises(QuantityError):
         parse_quantity(text)
+
+
+@pytest.mark.parametrize("value", ['{"type": "service_account", "private_key": "..."}', "true", "[1, 2]"])
+def test_a_secret_that_reads_like_json_stays_the_string_the_user_set(value):
+    engine = {
+        "ml-platform:namespace": "ml-dev",
+        "ml-platform:models": json.dumps(
+            {"breast-cancer": {"version": "1.0.0", "image": "r/breast-cancer:1.0.0", "env": {"KEY": {"secretKey": "key"}}}}
+        ),
+        "ml-platform:key": value,
+    }
+    stack = parse_stack_config(raw_project_config(engine), stack_file="Pulumi.dev.yaml", secret_keys={"key"})
+    assert stack.secret_values == {"key": value}
