@@ -40,7 +40,7 @@ _DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*$")
 _CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 # Set by the platform on every pod (the model server contract); a user value would be silently overridden.
-RESERVED_ENV = ("PORT", "MODEL_NAME", "MODEL_VERSION")
+RESERVED_ENV = ("PORT", "MODEL_NAME", "MODEL_VERSION", "SHUTDOWN_TIMEOUT_SECONDS")
 
 
 class ConfigError(Exception):

@@ -152,10 +152,12 @@ class ModelService(pulumi.ComponentResource):
         name: str | None = None,
         track: str | None = None,
         annotations: dict[str, str] | None = None,
+        auto_name: bool = False,
     ) -> k8s.meta.v1.ObjectMetaArgs:
-        """Metadata with an explicit name (predictable in-cluster names) and the recommended labels."""
+        """Metadata with the recommended labels and an explicit name (predictable in-cluster names), unless
+        `auto_name` leaves the name to Pulumi."""
         return k8s.meta.v1.ObjectMetaArgs(
-            name=name or model,
+            name=None if auto_name else (name or model),
             namespace=args.namespace,
             labels=standard_labels(model, version, track),
             annotations=annotations,
@@ -170,7 +172,9 @@ class ModelService(pulumi.ComponentResource):
             raise ValueError(f"ModelService {name}: no secret value given for env {', '.join(missing)}")
         return k8s.core.v1.Secret(
             secret_name(name),
-            metadata=self._metadata(name, args, args.config.version, name=secret_name(name)),
+            # Auto-named: Pulumi replaces it under a new name when a value changes, and the Deployments reference
+            # that name, so a rotated secret rolls the pods instead of going unnoticed by them.
+            metadata=self._metadata(name, args, args.config.version, auto_name=True),
             type="Opaque",
             # Values stay Pulumi secrets: encrypted in state, masked in output.
             string_data={env: pulumi.Output.secret(args.secret_env[env]) for env in sorted(wanted)},
@@ -216,6 +220,7 @@ class ModelService(pulumi.ComponentResource):
                     service_account=self.service_account.metadata.name,
                     spread=args.production,
                     image_pull_secrets=args.image_pull_secrets,
+                    secret=self.secret.metadata.name if self.secret is not None else None,
                 ),
             ),
             opts=pulumi.ResourceOptions.merge(

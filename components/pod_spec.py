@@ -33,23 +33,47 @@ class Release:
 
 
 def secret_name(model: str) -> str:
-    """The Kubernetes Secret holding a model's secret env values."""
+    """The Pulumi name of the Secret holding a model's secret env values.
+
+    The Kubernetes name is this plus a random suffix (auto-naming): a changed value replaces the Secret under a
+    new name, and the Deployment referencing that name rolls its pods onto the new value.
+    """
     return f"{model}-env"
 
 
-def env_vars(model: str, config: ModelConfig, version: str) -> list[k8s.core.v1.EnvVarArgs]:
-    """The platform's variables (the server contract), then plain values, then `secretKeyRef`s to the Secret."""
+# Time the server keeps after its drain timeout to close connections and exit before the kubelet kills it.
+SHUTDOWN_MARGIN_SECONDS = 5
+
+
+def drain_seconds(config: ModelConfig) -> int:
+    """How long the server may finish in-flight requests after SIGTERM (`SHUTDOWN_TIMEOUT_SECONDS`).
+
+    The grace period counts from the start of the preStop pause, so what is left after the pause, less a margin
+    to exit, is the drain; a longer drain would be cut short by SIGKILL.
+    """
+    left = config.shutdown.termination_grace_period_seconds - config.shutdown.pre_stop_sleep_seconds
+    return max(1, left - SHUTDOWN_MARGIN_SECONDS)
+
+
+def env_vars(
+    model: str, config: ModelConfig, version: str, secret: pulumi.Input[str] | None = None
+) -> list[k8s.core.v1.EnvVarArgs]:
+    """The platform's variables (the server contract), then plain values, then `secretKeyRef`s to `secret`,
+    the Kubernetes name of the model's Secret (required when the model has secret env values)."""
+    if config.secret_env and secret is None:
+        raise ValueError(f"model {model}: secret env values need the name of their Secret")
     env = [
         k8s.core.v1.EnvVarArgs(name="PORT", value=str(config.port)),
         k8s.core.v1.EnvVarArgs(name="MODEL_NAME", value=model),
         k8s.core.v1.EnvVarArgs(name="MODEL_VERSION", value=version),
+        k8s.core.v1.EnvVarArgs(name="SHUTDOWN_TIMEOUT_SECONDS", value=str(drain_seconds(config))),
     ]
     env += [k8s.core.v1.EnvVarArgs(name=name, value=value) for name, value in sorted(config.plain_env.items())]
     env += [
         k8s.core.v1.EnvVarArgs(
             name=name,
             value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret_name(model), key=name, optional=False)
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=name, optional=False)
             ),
         )
         for name in sorted(config.secret_env)
@@ -69,15 +93,17 @@ def resource_requirements(config: ModelConfig) -> k8s.core.v1.ResourceRequiremen
     return k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=limits)
 
 
-def container(model: str, config: ModelConfig, release: Release) -> k8s.core.v1.ContainerArgs:
-    """The model server container."""
+def container(
+    model: str, config: ModelConfig, release: Release, secret: pulumi.Input[str] | None = None
+) -> k8s.core.v1.ContainerArgs:
+    """The model server container (`secret`: the Kubernetes name of the model's Secret, if it has one)."""
     return k8s.core.v1.ContainerArgs(
         name=CONTAINER_NAME,
         image=release.image,
         # The reference is pinned by digest: the node's copy can never be stale.
         image_pull_policy="IfNotPresent",
         ports=[k8s.core.v1.ContainerPortArgs(name=PORT_NAME, container_port=config.port, protocol="TCP")],
-        env=env_vars(model, config, release.version),
+        env=env_vars(model, config, release.version, secret),
         resources=resource_requirements(config),
         security_context=container_security_context(),
         startup_probe=http_probe(config.probes.startup),
@@ -137,8 +163,10 @@ def pod_template(
     service_account: pulumi.Input[str],
     spread: bool,
     image_pull_secrets: tuple[str, ...] = (),
+    secret: pulumi.Input[str] | None = None,
 ) -> k8s.core.v1.PodTemplateSpecArgs:
-    """The pod template for one track of a model (`image_pull_secrets`: existing registry Secrets to pull with)."""
+    """The pod template for one track of a model (`image_pull_secrets`: existing registry Secrets to pull with;
+    `secret`: the Kubernetes name of the model's Secret, if it has one)."""
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             labels=standard_labels(model, release.version, release.track),
@@ -150,7 +178,7 @@ def pod_template(
             # Service links inject one env var per Service in the namespace: noise, and a startup cost.
             enable_service_links=False,
             security_context=pod_security_context(),
-            containers=[container(model, config, release)],
+            containers=[container(model, config, release, secret)],
             volumes=[
                 k8s.core.v1.VolumeArgs(
                     name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT)

@@ -81,11 +81,11 @@ class StackRun:
         return [r for r in self.resources if r.type == type_token]
 
     def manifests(self) -> list[dict[str, Any]]:
-        """The Kubernetes objects the stack would create, in registration order."""
+        """The Kubernetes objects the stack would create, in registration order (with auto-generated names)."""
         return [
-            _unwrap_secrets(r.inputs)
+            _unwrap_secrets(r.outputs)
             for r in self.resources
-            if r.type.startswith("kubernetes:") and "kind" in r.inputs and "apiVersion" in r.inputs
+            if r.type.startswith("kubernetes:") and "kind" in r.outputs and "apiVersion" in r.outputs
         ]
 
 
@@ -240,6 +240,13 @@ class _OfflineMocks(mocks.Mocks):
         state = dict(args.inputs)
         if args.typ == _DOCKER_IMAGE:
             state.update(self._image_outputs(args.inputs))
+        elif args.typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):
+            metadata = state["metadata"]
+            if not metadata.get("name"):
+                # The provider auto-names an object without a name: the resource name plus a random suffix.
+                # A stable suffix here keeps renders reproducible.
+                suffix = hashlib.sha256(args.name.encode()).hexdigest()[:8]
+                state["metadata"] = {**metadata, "name": f"{args.name}-{suffix}"}
         return f"{args.name}-id", state
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list]:

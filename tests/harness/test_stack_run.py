@@ -162,3 +162,17 @@ def test_whole_numbers_come_back_as_integers_as_the_api_and_the_cli_want_them(tm
 
     replicas = run.manifests()[0]["spec"]["replicas"]
     assert replicas == 2 and isinstance(replicas, int)
+
+
+def test_an_object_without_a_name_gets_one_as_the_provider_would_give_it():
+    import pulumi_kubernetes as k8s
+
+    def build():
+        settings = k8s.core.v1.ConfigMap("settings", metadata=k8s.meta.v1.ObjectMetaArgs(namespace="ns"), data={"a": "b"})
+        return settings.metadata.name
+
+    registered, name = stack_run.run_component(build)
+
+    assert "name" not in registered[0].inputs["metadata"]
+    assert name.startswith("settings-") and len(name) == len("settings-") + 8
+    assert stack_run.run_component(build)[1] == name  # stable, so renders are reproducible

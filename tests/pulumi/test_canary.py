@@ -205,7 +205,7 @@ def immutable_view(run) -> dict:
     """What must not change for an in-place, no-downtime update: names and selectors of the stable objects."""
     view = {}
     for manifest in run.manifests():
-        if manifest["metadata"]["name"] in ("breast-cancer", "breast-cancer-env"):
+        if manifest["metadata"]["name"] == "breast-cancer":
             view[manifest["kind"]] = (
                 manifest["metadata"]["name"],
                 manifest["spec"].get("selector") if "spec" in manifest else None,

@@ -255,7 +255,7 @@ def test_a_typo_in_secret_key_is_an_unknown_key():
     assert "Pulumi.dev.yaml: models.breast-cancer.env.API_TOKEN.secretkey: unknown key; did you mean secretKey?" in problems
 
 
-@pytest.mark.parametrize("name", ["PORT", "MODEL_NAME", "MODEL_VERSION"])
+@pytest.mark.parametrize("name", ["PORT", "MODEL_NAME", "MODEL_VERSION", "SHUTDOWN_TIMEOUT_SECONDS"])
 def test_env_may_not_override_the_server_contract(name):
     (problem,) = problems_of(with_model(dev_config(), env={name: "x"}))
     assert problem.startswith(f"Pulumi.dev.yaml: models.breast-cancer.env.{name}: set by the platform")

@@ -276,17 +276,41 @@ def test_secret_env_is_referenced_from_a_secret_never_inlined():
     (container,) = one(registered, DEPLOYMENT)["spec"]["template"]["spec"]["containers"]
     env = {item["name"]: item for item in container["env"]}
     assert env["LOG_LEVEL"] == {"name": "LOG_LEVEL", "value": "debug"}
+    (secret_resource,) = by_type(registered, SECRET)
     assert env["API_TOKEN"] == {
         "name": "API_TOKEN",
-        "valueFrom": {"secretKeyRef": {"name": "breast-cancer-env", "key": "API_TOKEN", "optional": False}},
+        "valueFrom": {
+            "secretKeyRef": {"name": secret_resource.outputs["metadata"]["name"], "key": "API_TOKEN", "optional": False}
+        },
     }
     assert "s3cr3t-value" not in repr(one(registered, DEPLOYMENT))
     secret = one(registered, SECRET)
-    assert secret["metadata"]["name"] == "breast-cancer-env"
     assert secret["type"] == "Opaque"
     # The engine receives the value marked secret: encrypted in state, masked in every output.
     assert rpc.is_rpc_secret(secret["stringData"])
     assert secret["stringData"]["value"] == {"API_TOKEN": "s3cr3t-value"}
+
+
+def test_the_secret_is_auto_named_so_a_changed_value_rolls_the_pods():
+    # pulumi-kubernetes replaces a Secret whose data changes; without an explicit name the replacement gets a new
+    # name, which the Deployment references, so its pods roll onto the new value.
+    config = model(env={"API_TOKEN": {"secretKey": "apiToken"}})
+    registered, _ = service(config, secret_env={"API_TOKEN": "x"})
+    (secret_resource,) = by_type(registered, SECRET)
+    assert "name" not in secret_resource.inputs["metadata"]
+    assert secret_resource.name == "breast-cancer-env"
+    (container,) = one(registered, DEPLOYMENT)["spec"]["template"]["spec"]["containers"]
+    (reference,) = [item["valueFrom"]["secretKeyRef"]["name"] for item in container["env"] if "valueFrom" in item]
+    assert reference == secret_resource.outputs["metadata"]["name"]
+
+
+@pytest.mark.parametrize("grace, pause, drain", [(45, 10, 30), (30, 0, 25), (12, 10, 1)])
+def test_the_server_drains_within_the_grace_period_left_after_the_pause(grace, pause, drain):
+    config = model(shutdown={"terminationGracePeriodSeconds": grace, "preStopSleepSeconds": pause})
+    registered, _ = service(config)
+    (container,) = one(registered, DEPLOYMENT)["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["SHUTDOWN_TIMEOUT_SECONDS"] == str(drain)
 
 
 def test_the_deployment_waits_for_its_secret():

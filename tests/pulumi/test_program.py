@@ -134,7 +134,10 @@ def test_a_secret_env_value_reaches_a_secret_and_stays_out_of_outputs():
     assert set(secret["stringData"]) == {"API_TOKEN"}
     (deployment,) = objects(run, "Deployment")
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "breast-cancer-env", "key": "API_TOKEN", "optional": False}
+    assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": secret["metadata"]["name"], "key": "API_TOKEN", "optional": False
+    }
+    assert secret["metadata"]["name"].startswith("breast-cancer-env-")
 
 
 def test_an_existing_namespace_is_used_when_not_created():
