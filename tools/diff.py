@@ -10,11 +10,10 @@ an object only one stack has is shown whole, added or removed. Exit codes: 0 (wh
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from tools import render, render_output
 
@@ -60,14 +59,9 @@ def _label(stack: str, obj: Mapping[str, Any]) -> str:
     return f"{stack}/{kind}/{name}"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise render.UsageError(message)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
-    parser = _Parser(prog="python -m tools.diff", description=__doc__.splitlines()[0])
+    parser = render.UsageParser(prog="python -m tools.diff", description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", required=True, help="the stack to compare from, e.g. dev")
     parser.add_argument("--to", dest="target", required=True, help="the stack to compare to, e.g. prod")
     try:

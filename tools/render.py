@@ -101,15 +101,15 @@ def check(rendered: Rendered, files: list[Path] | None, *, run_checkov: bool = T
     return CheckReport(problems=problems, checked=checked)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr and exit 2."""
+class UsageParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake raises UsageError (one line on stderr and exit 2, from the caller)."""
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = _Parser(prog="python -m tools.render", description=__doc__.splitlines()[0])
+    parser = UsageParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, help="stack name: renders Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="output directory (default: build/<stack>)")
     parser.add_argument("--skip-checkov", action="store_true", help="do not run checkov (schema and policy still run)")
