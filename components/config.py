@@ -36,7 +36,7 @@ _VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 # The name part of a qualified name (`nvidia.com/gpu` -> `gpu`), as in k8s.io/apimachinery IsQualifiedName.
 _QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
+_PINNED = re.compile(r"[^@\s]+@sha256:[a-f0-9]{64}")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*$")
 _CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 # Set by the platform on every pod (the model server contract); a user value would be silently overridden.
@@ -515,10 +515,15 @@ def _typed_model_rules(path: str, model: ModelConfig, raw: Mapping[str, Any]) ->
     return problems
 
 
+def is_pinned_by_digest(image: str) -> bool:
+    """True for `<repository>@sha256:<64 lowercase hex>`, the only reference that names one image forever."""
+    return _PINNED.fullmatch(image) is not None
+
+
 def _image_problems(image: str, path: str, facts: _StackFacts) -> list[str]:
     if any(c.isspace() for c in image) or not image:
         return [f"{path}: {image!r} is not an image reference"]
-    pinned = bool(_DIGEST.search(image))
+    pinned = is_pinned_by_digest(image)
     last = image.split("@", 1)[0].rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else None
     if facts.production and not pinned:

@@ -37,13 +37,10 @@ from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from components.config import ConfigError
-from tools.stack_run import parse_config
+from components.config import PROJECT, ConfigError, is_pinned_by_digest
+from tools.stack_run import ROOT, parse_config, stack_file
 
-ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "ml-platform"
 MODELS_KEY = f"{PROJECT}:models"
-_PINNED = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 # Registries only the machine that pushed can reach (kind's local registry, say).
 _LOOPBACK_REGISTRY = re.compile(r"^(localhost|127(\.\d+){3}|\[::1\])(:\d+)?/")
 
@@ -181,7 +178,7 @@ def promote(from_stack: str, to_stack: str, releases: dict[str, Release], model:
     """Work out the promotion of `releases` (FROM's) into `Pulumi.<to_stack>.yaml`, without writing anything."""
     if from_stack == to_stack:
         raise PromotionError(f"FROM and TO are the same stack ({to_stack})")
-    path = Path(project_dir) / f"Pulumi.{to_stack}.yaml"
+    path = stack_file(to_stack, Path(project_dir))
     if not path.is_file():
         raise PromotionError(f"{path.name}: no such stack file")
     before = path.read_text(encoding="utf-8")
@@ -211,7 +208,7 @@ def promote(from_stack: str, to_stack: str, releases: dict[str, Release], model:
 
     changed, unchanged = [], []
     for release in chosen:
-        if not _PINNED.match(release.image):
+        if not is_pinned_by_digest(release.image):
             raise PromotionError(f"models.{release.model}.image: {release.image!r} from {from_stack} "
                                  f"is not pinned by digest (expected <repository>@sha256:<64 hex>)")
         entry = models[release.model]

@@ -153,6 +153,12 @@ def test_floating_images_are_rejected_even_in_development(image):
     assert problem.startswith(f"Pulumi.dev.yaml: models.breast-cancer.image: {image!r} floats")
 
 
+@pytest.mark.parametrize("image", ["r/a@b@sha256:" + "ab" * 32, "@sha256:" + "ab" * 32])
+def test_a_digest_without_exactly_one_repository_is_malformed(image):
+    (problem,) = problems_of(dev_config(breast_cancer={"version": "1.0.0", "image": image}))
+    assert "malformed digest" in problem
+
+
 def test_a_malformed_digest_is_rejected():
     raw = dev_config(breast_cancer={"version": "1.0.0", "image": "registry.example.com/ml/breast-cancer@sha256:abc"})
     (problem,) = problems_of(raw)
