@@ -5,7 +5,7 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import PROJECT, ConfigError, StackConfig, parse_stack_config, raw_project_config
+from components.config import ConfigError, StackConfig, parse_engine_config
 from components.model_image import ModelImage, ModelImageArgs
 from components.labels import workload_name
 from components.model_service import ModelService, ModelServiceArgs
@@ -17,13 +17,9 @@ def read_config() -> StackConfig:
     engine = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     secret_keys = set(runtime_config.get_config_secret_keys_env())
     secret_keys |= {key for key in engine if runtime_config.is_config_secret(key)}
-    prefix = f"{PROJECT}:"
     try:
-        return parse_stack_config(
-            raw_project_config(engine),
-            stack_file=f"Pulumi.{pulumi.get_stack()}.yaml",
-            secret_keys={key[len(prefix) :] for key in secret_keys if key.startswith(prefix)},
-            project_dir=Path.cwd(),
+        return parse_engine_config(
+            engine, secret_keys, stack_file=f"Pulumi.{pulumi.get_stack()}.yaml", project_dir=Path.cwd()
         )
     except ConfigError as error:
         # RunError: the CLI prints the message alone, no traceback, and exits non-zero; nothing was registered.

@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import Annotated, Any, Iterable, Literal, Mapping, Union
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -305,6 +305,25 @@ def raw_project_config(config: Mapping[str, Any], project: str = PROJECT) -> dic
                 pass  # a plain string that happens to start with a brace
         raw[name] = value
     return raw
+
+
+def parse_engine_config(
+    config: Mapping[str, Any],
+    secret_keys: Iterable[str],
+    *,
+    stack_file: str,
+    project: str = PROJECT,
+    project_dir: Path | None = None,
+) -> StackConfig:
+    """Parse config as the language host hands it to a program: every `<project>:*` key of the engine's map
+    (values as strings) and the fully qualified keys that are secrets. Raises `ConfigError`."""
+    prefix = f"{project}:"
+    return parse_stack_config(
+        raw_project_config(config, project),
+        stack_file=stack_file,
+        secret_keys={key[len(prefix) :] for key in secret_keys if key.startswith(prefix)},
+        project_dir=project_dir,
+    )
 
 
 def parse_stack_config(

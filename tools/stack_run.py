@@ -27,7 +27,7 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime import stack as runtime_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from components.config import StackConfig, parse_stack_config, raw_project_config
+from components.config import StackConfig, parse_engine_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -207,12 +207,7 @@ def parse_config(config: dict[str, Any], *, stack_file: str, project: str) -> St
     """A stack file's `config:` mapping parsed by the program's own parser, encoded as the language host would pass
     it to the program (a `secure:` value stood in for). Raises `components.config.ConfigError`."""
     values, secret_keys = _engine_config(config)
-    prefix = f"{project}:"
-    return parse_stack_config(
-        raw_project_config(values, project),
-        stack_file=stack_file,
-        secret_keys={key[len(prefix) :] for key in secret_keys if key.startswith(prefix)},
-    )
+    return parse_engine_config(values, secret_keys, stack_file=stack_file, project=project)
 
 
 def _engine_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
