@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+
+from tests.loopback import free_port
 
 from tools.docker.build import (
     MODEL_DIR,
@@ -148,12 +149,6 @@ class Container:
         return (result.stdout + result.stderr).strip()
 
 
-def free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def started_at(container_id: str) -> dt.datetime:
     """The container's start time from the engine (RFC 3339 with nanoseconds, trimmed to microseconds)."""
     stamp = docker("inspect", "--format", "{{.State.StartedAt}}", container_id).stdout.strip()
@@ -163,7 +158,7 @@ def started_at(container_id: str) -> dt.datetime:
 
 def start_container(reference: str) -> Container:
     """Runs the image hardened, publishes its port on loopback only, and waits for /v2/health/ready."""
-    port = free_loopback_port()
+    port = free_port()
     name = f"model-server-e2e-{uuid.uuid4().hex[:8]}"
     docker("run", "--detach", "--name", name, *HARDENED_RUN_FLAGS,
            "--publish", f"127.0.0.1:{port}:{CONTAINER_PORT}", reference)  # fmt: skip

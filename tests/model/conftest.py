@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.loopback import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "model"
 ARTIFACT = MODEL_DIR / "artifacts" / "breast-cancer.onnx"
@@ -21,13 +22,6 @@ ARTIFACT = MODEL_DIR / "artifacts" / "breast-cancer.onnx"
 # In-process tests import the server package the way the image does: with model/ on the path.
 if str(MODEL_DIR) not in sys.path:
     sys.path.insert(0, str(MODEL_DIR))
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago on the loopback interface."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServerProcess:
