@@ -1,0 +1,114 @@
+"""The fast path for infer requests: one typed msgspec decode validates the common request shape in C.
+
+Per model, a msgspec schema is built from its signature: one tagged struct per input (the tag is the input's name),
+whose `data` is a flat list of numbers already range-checked for the input's dtype (so an FP32 value cannot turn
+into infinity when cast). Decoding, type and range checks then cost about as much as a plain JSON parse, instead
+of several times more in Python. Anything the fast path does not take (nested data, a mistake of any kind) returns
+None, and `protocol.parse_infer_request` handles it: it accepts every valid form and words every error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+import msgspec
+import numpy as np
+
+from model_server.protocol import InferRequest, ModelSignature
+from model_server.runtime import TensorSpec
+
+
+class _Output(msgspec.Struct):
+    name: str
+
+
+def _element_type(spec: TensorSpec) -> object:
+    """The msgspec type of one value of `spec`: a number bounded to what its dtype holds."""
+    kind = spec.dtype.kind
+    if kind == "b":
+        return bool
+    if kind in "iu":
+        info = np.iinfo(spec.dtype)
+        return Annotated[int, msgspec.Meta(ge=int(info.min), le=int(info.max))]
+    largest = float(np.finfo(spec.dtype).max)
+    return Annotated[float, msgspec.Meta(ge=-largest, le=largest)]
+
+
+def _input_struct(spec: TensorSpec, tagged: bool) -> type:
+    """A struct for one input. Tagged by the input's name, several of them make a union that the decoder resolves
+    by the `name` field (and refuses when it is missing); a model's only input keeps `name` as a field to check,
+    because msgspec accepts a lone tagged struct without its tag."""
+    fields = [("datatype", str), ("shape", list[int]), ("data", list[_element_type(spec)])]
+    if tagged:
+        return msgspec.defstruct(f"Input_{spec.name}", fields, tag_field="name", tag=spec.name)
+    return msgspec.defstruct("Input", [("name", str), *fields])
+
+
+class RequestDecoder:
+    """Decodes well-formed infer request bodies for one model; returns None for everything else."""
+
+    def __init__(self, signature: ModelSignature, max_rows: int):
+        self._signature = signature
+        self._max_rows = max_rows
+        tagged = self._tagged = len(signature.inputs) > 1
+        structs = tuple(_input_struct(spec, tagged) for spec in signature.inputs)
+        # Per input struct: its spec, rank, and, when only the first dimension is dynamic, the row size and the
+        # fixed dimensions past the first (as a list, to compare with the request's shape at once).
+        self._layouts = {}
+        for struct, spec in zip(structs, signature.inputs):
+            fixed = spec.batched and all(dim >= 0 for dim in spec.shape[1:])
+            tail = int(np.prod(spec.shape[1:], dtype=np.int64)) if fixed else 0
+            self._layouts[struct] = (spec, len(spec.shape), tail, list(spec.shape[1:]) if fixed else None)
+        tensor = structs[0] if len(structs) == 1 else Union[structs]  # noqa: UP007 (a runtime-built union)
+        request = msgspec.defstruct(
+            "InferRequest",
+            [("inputs", list[tensor]), ("outputs", Union[list[_Output], None], None), ("id", Union[str, None], None)],
+        )
+        self._decoder = msgspec.json.Decoder(request)
+
+    def decode(self, body: bytes) -> InferRequest | None:
+        """The validated request, or None when the body is not in the fast path's form (or is wrong)."""
+        try:
+            request = self._decoder.decode(body)
+        except msgspec.DecodeError:  # includes ValidationError
+            return None
+        signature = self._signature
+        tagged = self._tagged
+        if len(request.inputs) != len(signature.inputs):
+            return None
+        arrays: dict[str, np.ndarray] = {}
+        rows = 0
+        for tensor in request.inputs:
+            spec, rank, tail, fixed_tail = self._layouts[type(tensor)]
+            shape = tensor.shape
+            if len(shape) != rank or tensor.datatype != spec.datatype or spec.name in arrays:
+                return None
+            if not tagged and tensor.name != spec.name:
+                return None
+            if fixed_tail is not None:  # the usual layout: rows of a fixed size; one comparison checks it
+                first = shape[0]
+                if shape[1:] != fixed_tail or not 1 <= first <= self._max_rows or len(tensor.data) != first * tail:
+                    return None
+                rows = max(rows, first)
+            elif not self._fits(shape, spec, len(tensor.data)):
+                return None
+            elif spec.batched:
+                rows = max(rows, shape[0])
+            arrays[spec.name] = np.array(tensor.data, dtype=spec.dtype).reshape(shape)
+        outputs = signature.output_names
+        if request.outputs is not None:
+            outputs = tuple(output.name for output in request.outputs)
+            if not outputs or any(name not in signature.output_by_name for name in outputs):
+                return None
+        return InferRequest(inputs=arrays, outputs=outputs, rows=rows, id=request.id)
+
+    def _fits(self, shape: list[int], spec: TensorSpec, values: int) -> bool:
+        """Other layouts: every dimension within the spec, the rows within the limit, and the values all there."""
+        size = 1
+        for dim, want in zip(shape, spec.shape):
+            if dim < 0 or (want >= 0 and dim != want):
+                return False
+            size *= dim
+        if spec.batched and not 1 <= shape[0] <= self._max_rows:
+            return False
+        return size == values
