@@ -49,6 +49,7 @@ def main() -> int:
         access_log=False,
         log_config=None,
         server_header=False,
+        proxy_headers=False,  # no client addresses are used (no access log): skip the middleware on every request
         date_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         backlog=2048,
