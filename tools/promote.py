@@ -305,7 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(f"{r.model} {r.version}" for r in promotion.unchanged)
         print(f"{promotion.path.name}: already promoted from {args.from_stack} ({names}); nothing changed")
         return 0
-    write_atomically(promotion.path, promotion.after)
+    try:
+        write_atomically(promotion.path, promotion.after)
+    except OSError as error:
+        print(f"promote: cannot write {promotion.path}: {error.strerror or error}; it is unchanged", file=sys.stderr)
+        return 1
     print(promotion.diff, end="")
     for release in promotion.changed:
         print(f"promoted {release.model} {release.version} ({release.image}) from {args.from_stack} "

@@ -6,7 +6,9 @@ Every test works on copies of the stack files in a tmp directory; the real ones 
 from __future__ import annotations
 
 import json
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -265,3 +267,22 @@ def test_without_pulumi_and_outputs_the_command_says_what_to_do(project):
     assert "OUTPUTS=build/dev/outputs.json" in result.stderr
     assert "Traceback" not in result.stderr
     assert prod(project) == PROD
+
+
+def _limit_file_size() -> None:
+    """In the child: no file may grow past 64 bytes, a limit that binds root too (the tests run as root)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write then fails with EFBIG instead of killing the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+
+
+def test_a_stack_file_that_cannot_be_written_gets_one_line_and_stays_unchanged(project):
+    path = project / "dev-outputs.json"
+    path.write_text(json.dumps(outputs(breast_cancer=("1.1.0", f"localhost:5001/breast-cancer@{DIGEST_A}"))))
+    command = [sys.executable, "-m", "tools.promote", "--from", "dev", "--to", "prod",
+               "--outputs", str(path), "--project-dir", str(project)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, preexec_fn=_limit_file_size)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"promote: cannot write {project / 'Pulumi.prod.yaml'}: File too large")
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert prod(project) == PROD
+    assert sorted(p.name for p in project.iterdir() if p.name.startswith(".")) == []  # no temporary file left
