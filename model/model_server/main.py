@@ -16,6 +16,7 @@ import sys
 import uvicorn
 
 from model_server.app import ModelServerApp
+from model_server.listen import describe, listening_socket
 from model_server.logs import configure_logging
 from model_server.onnx_model import OnnxModel
 from model_server.settings import SettingsError, load_settings
@@ -40,8 +41,6 @@ def main() -> int:
     app = ModelServerApp(model, settings, requests_in_progress=lambda: len(server.server_state.tasks))
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
         loop="uvloop",
         http="httptools",
         lifespan="on",
@@ -52,16 +51,23 @@ def main() -> int:
         proxy_headers=False,  # no client addresses are used (no access log): skip the middleware on every request
         date_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-        backlog=2048,
     )
+    try:
+        sock = listening_socket(settings.host, settings.port, backlog=2048)
+    except OSError as error:  # port taken, unknown or foreign address
+        logger.error("cannot listen on %s: %s", describe(settings.host, settings.port), error.strerror or error)
+        return 3
     logger.info(
         "starting",
-        extra={"port": settings.port, "model": settings.model_name, "path": str(settings.model_path)},
+        extra={
+            "listen": describe(settings.host, settings.port),
+            "model": settings.model_name,
+            "path": str(settings.model_path),
+        },
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _ignore)
     server = uvicorn.Server(config)
-    # When it cannot bind (port taken, unknown HOST), uvicorn logs why and exits with status 3 itself.
-    server.run()
+    server.run(sockets=[sock])
     logger.info("stopped")
     return 0

@@ -27,7 +27,7 @@ class Settings:
     """Everything the server is configured with; the defaults are those of the environment variables."""
 
     port: int = 8080  # PORT: TCP port to listen on
-    host: str = "0.0.0.0"  # HOST: address to listen on
+    host: str | None = None  # HOST: address to listen on; None: every IPv4 and IPv6 address
     model_name: str = "breast-cancer"  # MODEL_NAME: the model's name in URLs and responses
     model_version: str = "1"  # MODEL_VERSION: the model's version in URLs and responses
     model_path: Path = DEFAULT_MODEL_PATH  # MODEL_PATH: the ONNX file

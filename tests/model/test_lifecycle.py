@@ -121,11 +121,49 @@ def test_a_port_in_use_stops_the_server_with_a_json_error_and_a_non_zero_exit(st
     with socket.socket() as taken:  # another process holds the port first
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        server = start_server(PORT=str(taken.getsockname()[1]))
+        port = taken.getsockname()[1]
+        server = start_server(PORT=str(port))
         status = server.process.wait(30)
-    assert status != 0
+    assert status == 3
     errors = [record for record in server.log_records() if record["level"] == "error"]
-    assert errors and "address already in use" in errors[0]["message"]
+    assert errors and "address already in use" in errors[0]["message"].lower()
+    assert errors[0]["message"].startswith(f"cannot listen on 127.0.0.1:{port}")
+
+
+def test_an_address_that_does_not_resolve_stops_the_server_with_one_error_naming_it(start_server):
+    server = start_server(HOST="no-such-host.invalid")
+    assert server.process.wait(30) == 3
+    errors = [record for record in server.log_records() if record["level"] == "error"]
+    assert len(errors) == 1 and errors[0]["message"].startswith(f"cannot listen on no-such-host.invalid:{server.port}")
+    assert "Traceback" not in server.log_text()
+
+
+def _answers(host: str, port: int) -> bool:
+    url_host = f"[{host}]" if ":" in host else host
+    try:
+        return httpx.get(f"http://{url_host}:{port}/v2/health/live", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+needs_ipv6 = pytest.mark.skipif(not socket.has_ipv6 or not socket.has_dualstack_ipv6(), reason="no IPv6 here")
+
+
+@needs_ipv6
+def test_by_default_the_server_answers_on_ipv4_and_ipv6(start_server):
+    server = start_server(HOST="")  # unset: every address
+    server.wait_for("/v2/health/live")
+    assert _answers("127.0.0.1", server.port) and _answers("::1", server.port)
+    assert f"every address, port {server.port}" in server.log_text()
+
+
+@needs_ipv6
+def test_an_explicit_address_is_the_only_one_served(start_server):
+    server = start_server(HOST="::1")
+    deadline = time.monotonic() + 20
+    while not _answers("::1", server.port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _answers("::1", server.port) and not _answers("127.0.0.1", server.port)
 
 
 @pytest.mark.parametrize(
