@@ -85,11 +85,12 @@ base-image:
 	bash tools/docker/base-image.sh $(LOCAL_BASE_IMAGE)
 
 # Re-pins model/requirements.lock (exact versions, sha256 of every wheel: x86_64 and aarch64) from requirements.in.
+# LOCK_ARGS=--upgrade: move every pin to the newest version within requirements.in (default: keep the pins).
 lock:
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -m venv "$$tmp/venv" && "$$tmp/venv/bin/pip" install -q 'uv>=0.5,<1' && \
 	"$$tmp/venv/bin/uv" pip compile --quiet --python-platform linux --python-version 3.11 --generate-hashes \
-		--custom-compile-command 'make lock' model/requirements.in -o model/requirements.lock
+		--custom-compile-command 'make lock' $(LOCK_ARGS) model/requirements.in -o model/requirements.lock
 
 clean:
 	rm -rf build .pytest_cache

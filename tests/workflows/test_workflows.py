@@ -113,3 +113,19 @@ def test_secrets_used_are_the_documented_ones(path):
     assert used
     for secret in used:
         assert f"`{secret}`" in documented, secret
+
+
+def test_the_lock_refresh_re_pins_only_the_hash_lock_and_opens_a_pull_request():
+    workflow = load("lock-refresh.yml")
+    assert workflow["on"]["schedule"] and "workflow_dispatch" in workflow["on"]
+    job = workflow["jobs"]["refresh"]
+    assert any(s.get("run") == "make lock LOCK_ARGS=--upgrade" for s in job["steps"])
+    (pull_request,) = steps_using(workflow, "peter-evans/create-pull-request")
+    assert pull_request["with"]["add-paths"] == "model/requirements.lock"
+
+
+@pytest.mark.parametrize("name", ["promote.yml", "lock-refresh.yml"])
+def test_pull_requests_opened_by_workflows_can_start_their_own_checks(name):
+    """A pull request opened with GITHUB_TOKEN starts no workflow; PULL_REQUEST_TOKEN, when set, is used instead."""
+    (pull_request,) = steps_using(load(name), "peter-evans/create-pull-request")
+    assert pull_request["with"]["token"] == "${{ secrets.PULL_REQUEST_TOKEN || github.token }}"
