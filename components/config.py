@@ -39,6 +39,9 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PINNED = re.compile(r"[^@\s]+@sha256:[a-f0-9]{64}")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*$")
 _CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+# Pods each track keeps at least while a canary runs, by `production`: two in production, so a node drain never takes
+# a whole track away (the model service splits the replicas with this floor).
+CANARY_TRACK_FLOOR = {False: 1, True: 2}
 # Set by the platform on every pod (the model server contract); a user value would be silently overridden.
 RESERVED_ENV = ("PORT", "MODEL_NAME", "MODEL_VERSION", "SHUTDOWN_TIMEOUT_SECONDS")
 
@@ -461,8 +464,13 @@ def _release_rules(model: Mapping[str, Any], path: str, facts: _StackFacts) -> l
         if canary.get("version") is not None and canary.get("version") == model.get("version"):
             problems.append(f"{path}.canary.version: {canary['version']!r} is the stable version; a canary needs a new one")
         high = replicas.get("max", Replicas().max) if isinstance(replicas, dict) else None
-        if _is_count(high) and high < 2:
-            problems.append(f"{path}.replicas.max: a canary needs room for two versions; set max >= 2")
+        per_track = CANARY_TRACK_FLOOR[facts.production]
+        if _is_count(high) and high < 2 * per_track:
+            problems.append(
+                f"{path}.replicas.max: a canary needs room for two versions of at least {per_track} pod"
+                f"{'s' if per_track > 1 else ''} each{' in production' if facts.production else ''}; "
+                f"set max >= {2 * per_track}, got {high}"
+            )
     for where, release in releases:
         version = release.get("version")
         if isinstance(version, str) and not _VERSION.match(version):

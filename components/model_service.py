@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.canary import TrackReplicas, split_replicas
-from components.config import ModelConfig, ScalingPolicy
+from components.config import CANARY_TRACK_FLOOR, ModelConfig, ScalingPolicy
 from components.labels import CANARY, STABLE, model_selector, standard_labels, track_selector, workload_name
 from components.pod_spec import Release, pod_template, secret_name
 from components.probes import PORT_NAME
@@ -45,7 +45,7 @@ def track_replicas(config: ModelConfig, production: bool) -> dict[str, TrackRepl
     """HPA bounds per track: the model's bounds, or split by the canary weight."""
     if config.canary is None:
         return {STABLE: TrackReplicas(config.replicas.min, config.replicas.max)}
-    stable, canary = split_replicas(config.replicas, config.canary.weight, floor=2 if production else 1)
+    stable, canary = split_replicas(config.replicas, config.canary.weight, floor=CANARY_TRACK_FLOOR[production])
     return {STABLE: stable, CANARY: canary}
 
 

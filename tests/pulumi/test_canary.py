@@ -47,6 +47,23 @@ def test_production_keeps_two_pods_per_track():
     assert stable.min <= stable.max and canary.min <= canary.max
 
 
+@pytest.mark.parametrize("floor", [1, 2])
+def test_the_tracks_never_run_more_pods_than_the_model_allows_nor_fewer_than_it_needs(floor):
+    for low in range(1, 13):
+        for high in range(max(low, 2 * floor), 13):
+            for weight in range(1, 100):
+                stable, canary = split_replicas(Replicas(min=low, max=high), weight, floor=floor)
+                case = (low, high, weight, stable, canary)
+                assert stable.max + canary.max == high, case
+                assert stable.min + canary.min >= low, case
+                assert floor <= stable.min <= stable.max and floor <= canary.min <= canary.max, case
+
+
+def test_a_budget_too_small_for_two_tracks_is_refused():
+    with pytest.raises(ValueError, match="replicas.max >= 4"):
+        split_replicas(Replicas(min=3, max=3), 10, floor=2)
+
+
 @pytest.mark.parametrize("weight", [0, 100])
 def test_weights_outside_1_to_99_are_refused(weight):
     with pytest.raises(ValueError):
@@ -190,6 +207,30 @@ def test_a_production_canary_must_be_pinned_by_digest():
     }
     (problem,) = problems(raw, "Pulumi.prod.yaml")
     assert problem.startswith("Pulumi.prod.yaml: models.breast-cancer.canary.image: production needs an image pinned by digest")
+
+
+@pytest.mark.parametrize(
+    "environment, high, message",
+    [
+        ("development", 1, "a canary needs room for two versions of at least 1 pod each; set max >= 2, got 1"),
+        ("production", 3, "a canary needs room for two versions of at least 2 pods each in production; "
+                          "set max >= 4, got 3"),
+    ],
+)
+def test_a_canary_needs_a_replica_budget_for_two_tracks(environment, high, message):
+    production = environment == "production"
+    release = {"image": CANARY_IMAGE} if production else {"build": {"context": "./model"}}
+    canary = {"version": "1.1.0", "weight": 10, **release}
+    raw = dev_raw(canary)
+    model = raw["models"]["breast-cancer"]
+    model["replicas"] = {"min": min(2, high), "max": high}
+    if production:
+        raw.update(environment="production", namespace="ml-prod")
+        raw.pop("registry")
+        del model["build"]
+        model["image"] = STABLE_IMAGE
+    (problem,) = problems(raw, "Pulumi.x.yaml")
+    assert problem == f"Pulumi.x.yaml: models.breast-cancer.replicas.max: {message}"
 
 
 # --- the whole program: with and without a canary, promotion, rollback -------------------------------------------
