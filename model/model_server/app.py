@@ -292,8 +292,6 @@ class ModelServerApp:
                 extra={"model": self.settings.model_name, "path": str(self.settings.model_path)},
             )
             return
-        self.signature = ModelSignature(self.model.inputs, self.model.outputs)
-        self.decoder = RequestDecoder(self.signature, self.settings.max_request_rows)
         self.batcher = MicroBatcher(self.model, self.settings.batch_max_rows, self._requests_in_progress)
         self.metrics.batcher = self.batcher
         self.ready = True
@@ -318,3 +316,7 @@ class ModelServerApp:
             self.model.warm_up()
         except InferenceError as error:
             raise ModelLoadError(f"warm-up prediction failed: {error}") from error
+        # Inside the load's error handling: a signature the request decoder cannot take is logged, never silent.
+        signature = ModelSignature(self.model.inputs, self.model.outputs)
+        self.decoder = RequestDecoder(signature, self.settings.max_request_rows)
+        self.signature = signature

@@ -1,4 +1,4 @@
-"""The server's listening socket, made here rather than by uvicorn so that the default serves IPv4 and IPv6 alike.
+"""The server's listening sockets, made here rather than by uvicorn so that the default serves IPv4 and IPv6 alike.
 
 Pods on IPv6-only and dual-stack clusters are probed and called on IPv6 addresses. asyncio (and so uvicorn) makes
 every IPv6 socket IPv6-only, so neither `0.0.0.0` nor `::` would serve both families; one dual-stack socket does.
@@ -9,15 +9,25 @@ from __future__ import annotations
 import socket
 
 
-def listening_socket(host: str | None, port: int, backlog: int) -> socket.socket:
-    """A bound, listening TCP socket. `host` None: every address, on one dual-stack socket where the kernel has
-    IPv6, else every IPv4 address. An explicit `host` (an address or a name) binds exactly that."""
+def listening_sockets(host: str | None, port: int, backlog: int) -> list[socket.socket]:
+    """Bound, listening TCP sockets. `host` None: every address, on one dual-stack socket where the kernel has IPv6,
+    else every IPv4 address. An address binds exactly that; a name binds every address it resolves to (as uvicorn
+    does), each IPv6 one IPv6-only."""
     if host is None:
         if socket.has_dualstack_ipv6():
-            return socket.create_server(("::", port), family=socket.AF_INET6, backlog=backlog, dualstack_ipv6=True)
+            return [socket.create_server(("::", port), family=socket.AF_INET6, backlog=backlog, dualstack_ipv6=True)]
         host = "0.0.0.0"
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host.strip("[]"), port), family=family, backlog=backlog)
+    resolved = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    addresses = dict.fromkeys((family, address) for family, _, _, _, address in resolved)  # unique, in order
+    sockets: list[socket.socket] = []
+    try:
+        for family, address in addresses:
+            sockets.append(socket.create_server(address, family=family, backlog=backlog))
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 def describe(host: str | None, port: int) -> str:

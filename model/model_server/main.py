@@ -16,7 +16,7 @@ import sys
 import uvicorn
 
 from model_server.app import ModelServerApp
-from model_server.listen import describe, listening_socket
+from model_server.listen import describe, listening_sockets
 from model_server.logs import configure_logging
 from model_server.onnx_model import OnnxModel
 from model_server.settings import SettingsError, load_settings
@@ -53,7 +53,7 @@ def main() -> int:
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
     try:
-        sock = listening_socket(settings.host, settings.port, backlog=2048)
+        sockets = listening_sockets(settings.host, settings.port, backlog=2048)
     except OSError as error:  # port taken, unknown or foreign address
         logger.error("cannot listen on %s: %s", describe(settings.host, settings.port), error.strerror or error)
         return 3
@@ -68,6 +68,6 @@ def main() -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _ignore)
     server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    server.run(sockets=sockets)
     logger.info("stopped")
     return 0

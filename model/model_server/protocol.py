@@ -154,6 +154,10 @@ def _convert(index: int, parsed: np.ndarray, spec: TensorSpec) -> np.ndarray:
         info = np.iinfo(spec.dtype)
         if parsed.min() < info.min or parsed.max() > info.max:
             raise ProtocolError(400, f"inputs[{index}].data has values outside the {spec.datatype} range")
+    if kind == "f" and parsed.dtype.kind in "iu":
+        # Integers become floats through float64, as every JSON number does, so all-integer data rounds the same
+        # as data mixing integers and decimals (and as the fast path, `request_decoder`).
+        parsed = parsed.astype(np.float64)
     # Overflow is expected here (a client's value too large for the dtype) and answered below: no NumPy warning.
     with np.errstate(over="ignore"):
         array = parsed.astype(spec.dtype, copy=False)

@@ -3,13 +3,15 @@
 Per model, a msgspec schema is built from its signature: one tagged struct per input (the tag is the input's name),
 whose `data` is a flat list of numbers already range-checked for the input's dtype (so an FP32 value cannot turn
 into infinity when cast). Decoding, type and range checks then cost about as much as a plain JSON parse, instead
-of several times more in Python. Anything the fast path does not take (nested data, a mistake of any kind) returns
-None, and `protocol.parse_infer_request` handles it: it accepts every valid form and words every error.
+of several times more in Python. Unknown fields are refused rather than skipped, because msgspec does not validate
+what it skips (a bad number or bad UTF-8 there must still be a 400); the protocol's `parameters` are decoded and
+so validated. Anything the fast path does not take (nested or empty data, a mistake of any kind) returns None, and
+`protocol.parse_infer_request` handles it: it accepts every valid form and words every error.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated, Any, Union
 
 import msgspec
 import numpy as np
@@ -18,8 +20,15 @@ from model_server.protocol import InferRequest, ModelSignature
 from model_server.runtime import TensorSpec
 
 
-class _Output(msgspec.Struct):
+# The protocol's optional `parameters` object, on the request, each input and each requested output.
+_PARAMETERS = ("parameters", dict[str, Any] | None, None)
+# The largest integer msgspec can bound; bigger UINT64 values take the full parser.
+_INT64_MAX = 2**63 - 1
+
+
+class _Output(msgspec.Struct, forbid_unknown_fields=True):
     name: str
+    parameters: dict[str, Any] | None = None
 
 
 def _element_type(spec: TensorSpec) -> object:
@@ -29,7 +38,7 @@ def _element_type(spec: TensorSpec) -> object:
         return bool
     if kind in "iu":
         info = np.iinfo(spec.dtype)
-        return Annotated[int, msgspec.Meta(ge=int(info.min), le=int(info.max))]
+        return Annotated[int, msgspec.Meta(ge=int(info.min), le=min(int(info.max), _INT64_MAX))]
     largest = float(np.finfo(spec.dtype).max)
     return Annotated[float, msgspec.Meta(ge=-largest, le=largest)]
 
@@ -38,10 +47,12 @@ def _input_struct(spec: TensorSpec, tagged: bool) -> type:
     """A struct for one input. Tagged by the input's name, several of them make a union that the decoder resolves
     by the `name` field (and refuses when it is missing); a model's only input keeps `name` as a field to check,
     because msgspec accepts a lone tagged struct without its tag."""
-    fields = [("datatype", str), ("shape", list[int]), ("data", list[_element_type(spec)])]
+    fields = [("datatype", str), ("shape", list[int]), ("data", list[_element_type(spec)]), _PARAMETERS]
     if tagged:
-        return msgspec.defstruct(f"Input_{spec.name}", fields, tag_field="name", tag=spec.name)
-    return msgspec.defstruct("Input", [("name", str), *fields])
+        return msgspec.defstruct(
+            f"Input_{spec.name}", fields, tag_field="name", tag=spec.name, forbid_unknown_fields=True
+        )
+    return msgspec.defstruct("Input", [("name", str), *fields], forbid_unknown_fields=True)
 
 
 class RequestDecoder:
@@ -62,7 +73,13 @@ class RequestDecoder:
         tensor = structs[0] if len(structs) == 1 else Union[structs]  # noqa: UP007 (a runtime-built union)
         request = msgspec.defstruct(
             "InferRequest",
-            [("inputs", list[tensor]), ("outputs", Union[list[_Output], None], None), ("id", Union[str, None], None)],
+            [
+                ("inputs", list[tensor]),
+                ("outputs", list[_Output] | None, None),
+                ("id", str | None, None),
+                _PARAMETERS,
+            ],
+            forbid_unknown_fields=True,
         )
         self._decoder = msgspec.json.Decoder(request)
 
@@ -70,7 +87,7 @@ class RequestDecoder:
         """The validated request, or None when the body is not in the fast path's form (or is wrong)."""
         try:
             request = self._decoder.decode(body)
-        except msgspec.DecodeError:  # includes ValidationError
+        except (msgspec.DecodeError, ValueError, RecursionError):  # bad JSON or types; bad UTF-8; deep nesting
             return None
         signature = self._signature
         tagged = self._tagged
@@ -84,6 +101,8 @@ class RequestDecoder:
             if len(shape) != rank or tensor.datatype != spec.datatype or spec.name in arrays:
                 return None
             if not tagged and tensor.name != spec.name:
+                return None
+            if not tensor.data:  # JSON's empty list has no type: the full parser decides what it may be
                 return None
             if fixed_tail is not None:  # the usual layout: rows of a fixed size; one comparison checks it
                 first = shape[0]

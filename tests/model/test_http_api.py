@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import httpx
@@ -100,6 +101,11 @@ BAD_REQUESTS = {
     "unknown requested output": ({"inputs": [tensor(ROW)], "outputs": [{"name": "score"}]}, "'label', 'probabilities'"),
     "output name not a string": ({"inputs": [tensor(ROW)], "outputs": [{"name": ["label"]}]}, "not an output"),
     "id not a string": ({"id": 7, "inputs": [tensor(ROW)]}, "'id' must be a string"),
+    "invalid UTF-8 in the id": (b'{"id": "\xff", "inputs": [%s]}' % json.dumps(tensor(ROW)).encode(), "not valid JSON"),
+    "number out of range in parameters": (b'{"parameters": {"a": 1e400}, "inputs": [%s]}'
+                                          % json.dumps(tensor(ROW)).encode(), "not valid JSON"),
+    "nesting too deep in parameters": (b'{"parameters": {"a": %s}, "inputs": [%s]}'
+                                       % (b"[" * 2000 + b"]" * 2000, json.dumps(tensor(ROW)).encode()), "depth limit"),
 }
 
 

@@ -190,3 +190,12 @@ def test_a_bad_setting_stops_the_server_with_one_line_naming_it(variable, value)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0] and "Traceback" not in result.stderr
+
+
+def test_a_name_is_served_on_every_address_it_resolves_to(start_server):
+    server = start_server(HOST="localhost")
+    addresses = {info[4][0] for info in socket.getaddrinfo("localhost", server.port, type=socket.SOCK_STREAM)}
+    deadline = time.monotonic() + 20
+    while not all(_answers(address, server.port) for address in addresses) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert addresses and all(_answers(address, server.port) for address in addresses), addresses

@@ -17,7 +17,8 @@ MAX_ROWS = 600
 
 def spec(name: str, datatype: str, shape: tuple[int, ...]) -> TensorSpec:
     return TensorSpec(name, datatype, np.dtype({"FP16": np.float16, "FP32": np.float32, "INT8": np.int8,
-                                                 "INT64": np.int64, "BOOL": np.bool_}[datatype]), shape)  # fmt: skip
+                                                 "INT64": np.int64, "UINT64": np.uint64, "BOOL": np.bool_}[datatype]),
+                      shape)  # fmt: skip
 
 
 BREAST_CANCER = ModelSignature(
@@ -50,7 +51,10 @@ GOOD = {
     "integers for FP32": {"inputs": [tensor([int(value) for value in ROW])]},
     "three rows, id, one output": {"id": "r1", "inputs": [tensor(ROW * 3, [3, 30])], "outputs": [{"name": "label"}]},
     "largest FP32": {"inputs": [tensor(ROW[:29] + [float(np.finfo(np.float32).max)])]},
-    "extension parameters": {"parameters": {"a": 1}, "inputs": [{**tensor(ROW), "parameters": {"b": 2}}]},
+    "extension parameters": {"parameters": {"a": 1}, "inputs": [{**tensor(ROW), "parameters": {"b": [2, "c"]}}],
+                             "outputs": [{"name": "label", "parameters": {"binary_data": False}}]},
+    # Beyond 2**53 an integer has no exact float64; both paths round it through float64, as any JSON number.
+    "integers beyond 2**53 for FP32": {"inputs": [tensor([2**60 + 2**36 + 1] * 30)]},
 }
 
 
@@ -64,6 +68,37 @@ def test_every_mistake_is_left_to_the_full_parser_to_explain(request_body, _mess
     assert RequestDecoder(BREAST_CANCER, MAX_ROWS).decode(body(request_body)) is None
     with pytest.raises(ProtocolError):
         parse_infer_request(body(request_body), BREAST_CANCER, MAX_ROWS)
+
+
+FIELD_MISTAKES = {
+    "unknown field": {"inputs": [tensor(ROW)], "extra": 1},
+    "unknown field in an input": {"inputs": [{**tensor(ROW), "extra": 1}]},
+    "unknown field in an output": {"inputs": [tensor(ROW)], "outputs": [{"name": "label", "extra": 1}]},
+    "parameters not an object": {"inputs": [tensor(ROW)], "parameters": 5},
+    "invalid UTF-8 in parameters": b'{"parameters": {"a": "\xed\xa0\x80"}, "inputs": [%s]}' % body(tensor(ROW)),
+}
+
+
+@pytest.mark.parametrize("request_body", FIELD_MISTAKES.values(), ids=FIELD_MISTAKES.keys())
+def test_fields_the_fast_path_does_not_know_are_left_to_the_full_parser(request_body):
+    """msgspec does not validate what it skips, so unknown fields and odd parameters take the full parser."""
+    assert RequestDecoder(BREAST_CANCER, MAX_ROWS).decode(body(request_body)) is None
+
+
+def test_empty_data_is_left_to_the_full_parser_whatever_the_datatype():
+    tokens = ModelSignature((spec("ids", "INT64", (-1, -1)),), (spec("y", "FP32", (-1,)),))
+    empty = {"inputs": [{"name": "ids", "datatype": "INT64", "shape": [1, 0], "data": []}]}
+    assert RequestDecoder(tokens, MAX_ROWS).decode(body(empty)) is None
+    with pytest.raises(ProtocolError):  # JSON's [] parses as floats, which INT64 refuses
+        parse_infer_request(body(empty), tokens, MAX_ROWS)
+
+
+def test_uint64_values_past_int64_are_left_to_the_full_parser():
+    counts = ModelSignature((spec("n", "UINT64", (-1, 1)),), (spec("y", "FP32", (-1,)),))
+    largest_signed = {"inputs": [{"name": "n", "datatype": "UINT64", "shape": [1, 1], "data": [2**63 - 1]}]}
+    assert_same_as_full_parser(counts, largest_signed)
+    past = {"inputs": [{"name": "n", "datatype": "UINT64", "shape": [1, 1], "data": [2**63]}]}
+    assert RequestDecoder(counts, MAX_ROWS).decode(body(past)) is None
 
 
 def test_nested_data_is_left_to_the_full_parser_which_accepts_it():
