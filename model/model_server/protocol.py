@@ -117,20 +117,7 @@ def _parse_input(index: int, raw: object, signature: ModelSignature, max_rows: i
         raise ProtocolError(400, f"inputs[{index}].datatype {datatype!r}{known} does not match: input {describe(spec)}")
 
     shape = raw.get("shape")
-    if type(shape) is not list or len(shape) != len(spec.shape):
-        raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {describe(spec)}")
-    expected = 1
-    for dim, want in zip(shape, spec.shape):
-        if type(dim) is not int or dim < 0 or (want >= 0 and dim != want):
-            raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {describe(spec)}")
-        expected *= dim
-    if spec.batched:
-        if shape[0] < 1:
-            raise ProtocolError(400, f"inputs[{index}].shape[0] must be at least 1 row")
-        if shape[0] > max_rows:
-            raise ProtocolError(
-                400, f"inputs[{index}] has {shape[0]} rows; at most {max_rows} rows per request (MAX_REQUEST_ROWS)"
-            )
+    expected = check_shape(index, shape, spec, max_rows)
 
     data = raw.get("data")
     kind = spec.dtype.kind
@@ -145,6 +132,26 @@ def _parse_input(index: int, raw: object, signature: ModelSignature, max_rows: i
     if parsed.size != expected:
         raise ProtocolError(400, f"inputs[{index}].data has {parsed.size} values but shape {shape} needs {expected}")
     return spec, _convert(index, parsed.reshape(shape), spec)
+
+
+def check_shape(index: int, shape: object, spec: TensorSpec, max_rows: int) -> int:
+    """How many values `shape` holds, once it fits `spec` (rank, fixed dimensions) and the row limit; else a
+    `ProtocolError` saying what was expected."""
+    if type(shape) is not list or len(shape) != len(spec.shape):
+        raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {describe(spec)}")
+    expected = 1
+    for dim, want in zip(shape, spec.shape):
+        if type(dim) is not int or dim < 0 or (want >= 0 and dim != want):
+            raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {describe(spec)}")
+        expected *= dim
+    if spec.batched:
+        if shape[0] < 1:
+            raise ProtocolError(400, f"inputs[{index}].shape[0] must be at least 1 row")
+        if shape[0] > max_rows:
+            raise ProtocolError(
+                400, f"inputs[{index}] has {shape[0]} rows; at most {max_rows} rows per request (MAX_REQUEST_ROWS)"
+            )
+    return expected
 
 
 def _convert(index: int, parsed: np.ndarray, spec: TensorSpec) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Union
 import msgspec
 import numpy as np
 
-from model_server.protocol import InferRequest, ModelSignature
+from model_server.protocol import InferRequest, ModelSignature, ProtocolError, check_shape
 from model_server.runtime import TensorSpec
 
 
@@ -122,12 +122,8 @@ class RequestDecoder:
         return InferRequest(inputs=arrays, outputs=outputs, rows=rows, id=request.id)
 
     def _fits(self, shape: list[int], spec: TensorSpec, values: int) -> bool:
-        """Other layouts: every dimension within the spec, the rows within the limit, and the values all there."""
-        size = 1
-        for dim, want in zip(shape, spec.shape):
-            if dim < 0 or (want >= 0 and dim != want):
-                return False
-            size *= dim
-        if spec.batched and not 1 <= shape[0] <= self._max_rows:
+        """Other layouts: the full parser's shape check, and the values all there."""
+        try:
+            return check_shape(0, shape, spec, self._max_rows) == values
+        except ProtocolError:  # the full parser says what is wrong
             return False
-        return size == values
