@@ -161,20 +161,21 @@ def _convert(index: int, parsed: np.ndarray, spec: TensorSpec) -> np.ndarray:
         info = np.iinfo(spec.dtype)
         if parsed.min() < info.min or parsed.max() > info.max:
             raise ProtocolError(400, f"inputs[{index}].data has values outside the {spec.datatype} range")
-    if kind == "f" and parsed.dtype.kind in "iu":
+    if kind != "f":
+        return parsed.astype(spec.dtype, copy=False)
+    if parsed.dtype.kind in "iu":
         # Integers become floats through float64, as every JSON number does, so all-integer data rounds the same
         # as data mixing integers and decimals (and as the fast path, `request_decoder`).
         parsed = parsed.astype(np.float64)
-    # Overflow is expected here (a client's value too large for the dtype) and answered below: no NumPy warning.
+    # JSON carries no NaN or infinity, but a cast to FP32/FP16 turns values too large for it into infinity. That
+    # overflow is expected and answered below, so NumPy need not warn. A finite sum of squares (one cheap dot
+    # product) proves every value finite; only an infinite one (an infinity, or merely large values) needs the
+    # exact check.
     with np.errstate(over="ignore"):
         array = parsed.astype(spec.dtype, copy=False)
-        if kind == "f":
-            # JSON carries no NaN or infinity, but a cast to FP32/FP16 turns values too large for it into infinity.
-            # A finite sum of squares (one cheap dot product) proves every value finite; only an infinite one (an
-            # infinity, or merely large values) needs the exact check.
-            flat = array.reshape(-1)
-            finite = math.isfinite(flat.dot(flat)) or np.isfinite(flat).all()
-    if kind == "f" and not finite:
+        flat = array.reshape(-1)
+        finite = math.isfinite(flat.dot(flat)) or np.isfinite(flat).all()
+    if not finite:
         raise ProtocolError(400, f"inputs[{index}].data must hold finite numbers; some are too large for {spec.datatype}")
     return array
 
