@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from model_server.datatypes import V2_TO_NUMPY
 from model_server.protocol import ModelSignature, ProtocolError, parse_infer_request
 from model_server.request_decoder import RequestDecoder
 from model_server.runtime import TensorSpec
@@ -16,9 +17,7 @@ MAX_ROWS = 600
 
 
 def spec(name: str, datatype: str, shape: tuple[int, ...]) -> TensorSpec:
-    return TensorSpec(name, datatype, np.dtype({"FP16": np.float16, "FP32": np.float32, "INT8": np.int8,
-                                                 "INT64": np.int64, "UINT64": np.uint64, "BOOL": np.bool_}[datatype]),
-                      shape)  # fmt: skip
+    return TensorSpec(name, datatype, V2_TO_NUMPY[datatype], shape)
 
 
 BREAST_CANCER = ModelSignature(
