@@ -18,7 +18,7 @@ def listening_sockets(host: str | None, port: int, backlog: int) -> list[socket.
         if socket.has_dualstack_ipv6():
             return [socket.create_server(("::", port), family=socket.AF_INET6, backlog=backlog, dualstack_ipv6=True)]
         host = "0.0.0.0"
-    resolved = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    resolved = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     addresses = dict.fromkeys((family, address) for family, _, _, _, address in resolved)  # unique, in order
     sockets: list[socket.socket] = []
     unavailable: OSError | None = None
@@ -45,4 +45,4 @@ def describe(host: str | None, port: int) -> str:
     """How logs name the listening address."""
     if host is None:
         return f"every address, port {port}"
-    return f"[{host.strip('[]')}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -71,7 +71,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     model_path = env.get("MODEL_PATH", "").strip()
     return Settings(
         port=_int(env, "PORT", default.port, 1, 65535),
-        host=env.get("HOST", "").strip() or default.host,
+        host=env.get("HOST", "").strip().strip("[]") or default.host,  # "[::1]" as in a URL is "::1"
         model_name=_name(env, "MODEL_NAME", default.model_name),
         model_version=_name(env, "MODEL_VERSION", default.model_version),
         model_path=Path(model_path) if model_path else default.model_path,

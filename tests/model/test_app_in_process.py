@@ -214,6 +214,8 @@ def test_settings_defaults_and_overrides():
     assert (defaults.port, defaults.model_name, defaults.model_version) == (8080, "breast-cancer", "1")
     assert defaults.model_path == DEFAULT_MODEL_PATH and DEFAULT_MODEL_PATH.name == "breast-cancer.onnx"
     assert defaults.model_threads == available_cpus()
+    assert defaults.host is None  # every address
+    assert load_settings({"HOST": "[::1]"}).host == load_settings({"HOST": " ::1 "}).host == "::1"
     custom = load_settings({"PORT": "9000", "MODEL_PATH": "/m/x.onnx", "MODEL_THREADS": "3", "LOG_LEVEL": "DEBUG"})
     assert (custom.port, str(custom.model_path), custom.model_threads, custom.log_level) == (
         9000,
