@@ -212,7 +212,7 @@ class ModelServerApp:
         if not self.ready:
             return self._not_ready()
         body = await self._read_body(scope, receive)
-        request = self.parse(body)
+        request = self._parse(body)
         try:
             results = await self.batcher.predict(request.inputs, request.rows)
         except InferenceError as error:
@@ -226,7 +226,7 @@ class ModelServerApp:
         )
         return _json(200, response)
 
-    def parse(self, body: bytes) -> InferRequest:
+    def _parse(self, body: bytes) -> InferRequest:
         """The validated request: the fast decoder takes the common form, the full parser the rest and the errors."""
         request = self.decoder.decode(body)
         if request is None:
