@@ -7,7 +7,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 PORT ?= 8080
 
-.PHONY: venv test render preview up serve image base-image lock bench promote diff clean
+.PHONY: venv test render preview up destroy toolchain cluster cluster-down serve image base-image lock bench promote diff clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt model/requirements.in
@@ -42,17 +42,41 @@ diff: venv
 promote: venv
 	$(PY) -m tools.promote --from $(FROM) --to $(TO) $(if $(MODEL),--model $(MODEL)) $(if $(OUTPUTS),--outputs $(OUTPUTS))
 
-# Thin wrappers around the Pulumi CLI, for machines that have it (and the stack's backend and cluster).
-define require_pulumi
+# The real engine and the local cluster (the README's quickstart). `make toolchain` builds the pinned Pulumi CLI,
+# its plugins and Kubernetes' binaries from Go modules into .toolchain/bin (cached outside the clone: seconds when warm).
+toolchain:
+	bash toolchain/build.sh
+
+# The CrossGuard pack's own venv (policy/.venv), which the engine runs the pack in.
+POLICY_VENV := policy/.venv
+$(POLICY_VENV)/.installed: policy/requirements.txt
+	test -x $(POLICY_VENV)/bin/python || $(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/pip install -q --disable-pip-version-check -r policy/requirements.txt
+	touch $@
+
+# A single-node cluster on loopback (etcd, API server with Pod Security admission, controller-manager, scheduler,
+# a node) plus the local image builder. Idempotent; `make cluster-down` stops it by pid and removes .cluster/.
+NODE ?=
+cluster: venv toolchain
+	$(PY) -m tools.cluster up $(if $(NODE),--node $(NODE))
+cluster-down: venv
+	$(PY) -m tools.cluster down
+
+# `pulumi up|preview|destroy` of STACK with the local pieces only where none is configured (tools/deploy.py says
+# which it chose): your CLI, login and kube context win. The toolchain is built only when no `pulumi` is on PATH.
+ENGINE_DEPS := venv $(POLICY_VENV)/.installed $(if $(shell command -v pulumi 2>/dev/null),,toolchain)
+define require_stack
 @test -f Pulumi.$(STACK).yaml || { echo "make $@: no stack file Pulumi.$(STACK).yaml (STACK=$(STACK))" >&2; exit 2; }
-@command -v pulumi >/dev/null 2>&1 || { echo "make $@: the Pulumi CLI is not installed; install it, or use 'make render STACK=$(STACK)' offline" >&2; exit 127; }
 endef
-preview:
-	$(require_pulumi)
-	pulumi preview --diff --stack $(STACK)
-up:
-	$(require_pulumi)
-	pulumi up --stack $(STACK)
+up: $(ENGINE_DEPS)
+	$(require_stack)
+	$(PY) -m tools.deploy up --stack $(STACK)
+preview: $(ENGINE_DEPS)
+	$(require_stack)
+	$(PY) -m tools.deploy preview --stack $(STACK)
+destroy: $(ENGINE_DEPS)
+	$(require_stack)
+	$(PY) -m tools.deploy destroy --stack $(STACK)
 
 # The model server, locally without Docker (the README's model server section); trains the example model first if it is missing.
 MODEL_ARTIFACT := model/artifacts/breast-cancer.onnx
