@@ -40,10 +40,11 @@ class Engine:
     cli: str
     env: dict[str, str]
     choices: list[str] = field(default_factory=list)
+    project_dir: Path = ROOT
 
     def run(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [self.cli, *args], env=self.env, cwd=ROOT, text=True, capture_output=capture
+            [self.cli, *args], env=self.env, cwd=self.project_dir, text=True, capture_output=capture
         )
         if check and result.returncode != 0:
             detail = (result.stderr or "").strip().splitlines() if capture else []
@@ -81,8 +82,10 @@ def _cluster_configured(env: dict[str, str]) -> bool:
     )
 
 
-def engine_environment(base: dict[str, str] | None = None, start_cluster: bool = True) -> Engine:
-    """The CLI, state backend and cluster to use, per the module's rules."""
+def engine_environment(
+    base: dict[str, str] | None = None, start_cluster: bool = True, project_dir: Path = ROOT
+) -> Engine:
+    """The CLI, state backend and cluster to use for the project in `project_dir`, per the module's rules."""
     env = dict(os.environ if base is None else base)
     choices = []
     env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
@@ -102,8 +105,9 @@ def engine_environment(base: dict[str, str] | None = None, start_cluster: bool =
     if _logged_in(env):
         choices.append(f"state: {env.get('PULUMI_BACKEND_URL') or 'your Pulumi login'}")
     else:
-        STATE_DIR.mkdir(exist_ok=True)
-        env["PULUMI_BACKEND_URL"] = f"file://{STATE_DIR}"
+        state = project_dir / STATE_DIR.name
+        state.mkdir(exist_ok=True)
+        env["PULUMI_BACKEND_URL"] = f"file://{state}"
         if "PULUMI_CONFIG_PASSPHRASE" not in env and "PULUMI_CONFIG_PASSPHRASE_FILE" not in env:
             # The local state is a developer's scratch space, not a secret store: an empty passphrase, said here.
             env["PULUMI_CONFIG_PASSPHRASE"] = ""
@@ -119,7 +123,7 @@ def engine_environment(base: dict[str, str] | None = None, start_cluster: bool =
                 raise DeployError("the local cluster did not start (see the line above)")
         env["KUBECONFIG"] = str(layout.kubeconfig)
         choices.append(f"cluster: {layout.kubeconfig} (local; no KUBECONFIG or current context was set)")
-    return Engine(cli, env, choices)
+    return Engine(cli, env, choices, project_dir)
 
 
 def select_stack(engine: Engine, stack: str) -> None:
@@ -127,14 +131,15 @@ def select_stack(engine: Engine, stack: str) -> None:
     engine.run("stack", "select", "--create", "--non-interactive", stack, capture=True)
 
 
-def pulumi_args(action: str, stack: str, extra: list[str]) -> list[str]:
+def pulumi_args(action: str, stack: str, extra: list[str], project_dir: Path = ROOT) -> list[str]:
     """The CLI arguments for one action; `up` and `preview` run the policy pack, as a pull request's preview does."""
     common = ["--stack", stack, "--non-interactive"]
+    pack = str(project_dir / POLICY_PACK.relative_to(ROOT))
     if action == "up":
         # The preview before the update runs the policy pack first: a violation stops it before anything changes.
-        return ["up", "--yes", "--policy-pack", str(POLICY_PACK), *common, *extra]
+        return ["up", "--yes", "--policy-pack", pack, *common, *extra]
     if action == "preview":
-        return ["preview", "--diff", "--policy-pack", str(POLICY_PACK), *common, *extra]
+        return ["preview", "--diff", "--policy-pack", pack, *common, *extra]
     if action == "destroy":
         return ["destroy", "--yes", "--skip-preview", *common, *extra]
     if action == "refresh":

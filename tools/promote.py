@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from components.config import PROJECT, ConfigError, is_pinned_by_digest
+from tools.deploy import DeployError, engine_environment
 from tools.stack_run import ROOT, parse_config, stack_file
 
 MODELS_KEY = f"{PROJECT}:models"
@@ -94,14 +94,16 @@ def read_outputs_file(path: Path) -> dict[str, Any]:
 
 
 def read_stack_outputs(stack: str, project_dir: Path) -> dict[str, Any]:
-    """`pulumi stack output --json --stack <stack>`, run in the project directory."""
-    if shutil.which("pulumi") is None:
+    """`pulumi stack output --json --stack <stack>`, run in the project directory with the CLI and state backend
+    that `make up` uses (tools/deploy.py), so a stack deployed by `make up` is found where it was saved."""
+    try:
+        engine = engine_environment(start_cluster=False, project_dir=project_dir)
+    except DeployError:
         raise PromotionError(
             f"the pulumi CLI is not installed; pass the outputs of {stack} as a file instead, e.g. "
             f"OUTPUTS=build/{stack}/outputs.json after `make render STACK={stack}`"
-        )
-    result = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", stack],
-                            cwd=project_dir, capture_output=True, text=True, check=False)
+        ) from None
+    result = engine.run("stack", "output", "--json", "--stack", stack, check=False, capture=True)
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise PromotionError(f"`pulumi stack output --json --stack {stack}` failed: {detail}")

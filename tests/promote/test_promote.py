@@ -6,6 +6,7 @@ Every test works on copies of the stack files in a tmp directory; the real ones 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import signal
@@ -258,11 +259,12 @@ def test_real_dev_outputs_promote_into_a_copy_of_the_real_prod_file(tmp_path):
         assert release["image"] == dev_outputs["models"][name]["image"]
 
 
-def test_without_pulumi_and_outputs_the_command_says_what_to_do(project):
-    if shutil.which("pulumi"):
-        pytest.skip("the pulumi CLI is installed here")
+def test_without_pulumi_and_outputs_the_command_says_what_to_do(project, tmp_path):
+    # No CLI anywhere: none on PATH but the interpreter's own folder, an empty toolchain.
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent), "ML_PLATFORM_TOOLCHAIN_BIN": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "tools.promote", "--from", "dev", "--to", "prod",
-                             "--project-dir", str(project)], cwd=ROOT, capture_output=True, text=True, check=False)
+                             "--project-dir", str(project)], cwd=ROOT, capture_output=True, text=True, check=False,
+                            env=env)
     assert result.returncode == 1
     assert "OUTPUTS=build/dev/outputs.json" in result.stderr
     assert "Traceback" not in result.stderr

@@ -6,11 +6,13 @@ Everything is under `.cluster/` in the project (git-ignored): PKI, etcd's data, 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLCHAIN_BIN = ROOT / ".toolchain" / "bin"
+# `make toolchain` builds into .toolchain/bin; ML_PLATFORM_TOOLCHAIN_BIN points elsewhere (a shared build, a test).
+TOOLCHAIN_BIN = Path(os.environ.get("ML_PLATFORM_TOOLCHAIN_BIN") or ROOT / ".toolchain" / "bin")
 
 # Loopback only: nothing here is reachable from another machine.
 HOST = "127.0.0.1"
