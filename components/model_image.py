@@ -1,6 +1,6 @@
-"""`ModelImage`: build one model image from source with pulumi-docker, push it, expose its digest.
+"""`ModelImage`: build one model image from source with docker-build (BuildKit through buildx), push it, expose its digest.
 
-The digest-pinned reference (`image_ref`, the pushed `repo_digest`) is what a ModelService deploys, and what
+The digest-pinned reference (`image_ref`, `<repo>@<the pushed digest>`) is what a ModelService deploys, and what
 `make promote` copies to another stack: the exact bytes tested in dev are the bytes that run in prod.
 """
 
@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_docker as docker
+import pulumi_docker_build as docker_build
 
 from components.config import BuildConfig, RegistryConfig
 
 TYPE_TOKEN = "ml-platform:index:ModelImage"
+# The tag the registry build cache is kept under, beside the model's version tags.
+CACHE_TAG = "buildcache"
 
 
 @dataclass
@@ -22,7 +24,7 @@ class ModelImageArgs:
 
     The image is pushed as `<registry.server>/<repository>:<tag>` (the tag is the model version).
     `registry_password` is a secret Output (the `registryPassword` stack secret), or None for a registry that
-    needs no login (a local kind registry) or one the Docker client is already logged in to.
+    needs no login (a local registry) or one the Docker client is already logged in to.
     """
 
     repository: str
@@ -32,9 +34,14 @@ class ModelImageArgs:
     registry_password: pulumi.Input[str] | None = None
 
 
+def repository_name(registry: RegistryConfig, repository: str) -> str:
+    """`<server>/<repository>`, the repository every tag and digest of the image lives in."""
+    return f"{registry.server.rstrip('/')}/{repository}"
+
+
 def image_name(registry: RegistryConfig, repository: str, tag: str) -> str:
     """`<server>/<repository>:<tag>`, the name the image is built and pushed under."""
-    return f"{registry.server.rstrip('/')}/{repository}:{tag}"
+    return f"{repository_name(registry, repository)}:{tag}"
 
 
 def registry_host(registry: RegistryConfig) -> str:
@@ -42,15 +49,20 @@ def registry_host(registry: RegistryConfig) -> str:
     return registry.server.split("/", 1)[0]
 
 
-def docker_build_args(build: BuildConfig) -> docker.DockerBuildArgs:
-    """pulumi-docker build settings from the typed build config (BuildKit, for cache mounts and --platform)."""
-    return docker.DockerBuildArgs(
-        context=build.context,
-        dockerfile=build.dockerfile,
-        platform=build.platform,
-        args=dict(build.args) or None,
-        target=build.target,
-        builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
+def registry_cache(registry: RegistryConfig, repository: str) -> tuple[docker_build.CacheFromArgs, docker_build.CacheToArgs]:
+    """Import and export of the build cache at `<server>/<repository>:buildcache`, every layer of every stage.
+
+    Registry rather than inline: an inline cache holds the final stage only (mode=min), and the expensive layer, the
+    pip install of the locked venv (about 150 MB), is in the build stage. With mode=max, a builder that has never seen
+    the context (a new CI runner, a recreated buildkitd) reuses every unchanged layer instead of reinstalling.
+    """
+    ref = f"{repository_name(registry, repository)}:{CACHE_TAG}"
+    return (
+        docker_build.CacheFromArgs(registry=docker_build.CacheFromRegistryArgs(ref=ref)),
+        # A failed cache export costs the next build time, not this one its image: it must not fail the update.
+        docker_build.CacheToArgs(
+            registry=docker_build.CacheToRegistryArgs(ref=ref, mode=docker_build.CacheMode.MAX, ignore_error=True)
+        ),
     )
 
 
@@ -59,21 +71,37 @@ class ModelImage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelImageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE_TOKEN, name, None, opts)
-        registry = None
+        build = args.build
+        registries = None
         if args.registry.username is not None:
-            registry = docker.RegistryArgs(
-                server=registry_host(args.registry),
-                username=args.registry.username,
-                password=pulumi.Output.secret(args.registry_password) if args.registry_password is not None else None,
-            )
+            registries = [
+                docker_build.RegistryArgs(
+                    address=registry_host(args.registry),
+                    username=args.registry.username,
+                    password=pulumi.Output.secret(args.registry_password) if args.registry_password is not None else None,
+                )
+            ]
+        cache_from, cache_to = registry_cache(args.registry, args.repository)
         self.image_name = image_name(args.registry, args.repository, args.tag)
-        self.image = docker.Image(
+        self.image = docker_build.Image(
             name,
-            image_name=self.image_name,
-            build=docker_build_args(args.build),
-            registry=registry,
+            tags=[self.image_name],
+            push=True,
+            context=docker_build.BuildContextArgs(location=build.context),
+            dockerfile=docker_build.DockerfileArgs(location=build.dockerfile) if build.dockerfile else None,
+            platforms=[build.platform] if build.platform else None,
+            build_args=dict(build.args) or None,
+            target=build.target,
+            registries=registries,
+            cache_from=[cache_from],
+            cache_to=[cache_to],
+            # A preview shows the plan without building, as pulumi-docker's did: `pulumi up` builds once, not twice.
+            build_on_preview=False,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # repo_digest is only known once pushed: deploying it pins the exact image, never a moving tag.
-        self.image_ref: pulumi.Output[str] = self.image.repo_digest
+        # The digest is only known once pushed; deploying `<repo>@<digest>` pins the exact image, never a moving tag.
+        # (docker-build's `ref` output is `<repo>:<tag>@<digest>`: the tag in it would be noise.)
+        self.image_ref: pulumi.Output[str] = pulumi.Output.concat(
+            repository_name(args.registry, args.repository), "@", self.image.digest
+        )
         self.register_outputs({"imageName": self.image_name, "imageRef": self.image_ref})

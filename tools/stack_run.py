@@ -1,8 +1,8 @@
 """Run the real Pulumi program offline, under the Pulumi SDK's mock engine.
 
 The program (`__main__.py`) runs exactly as `pulumi up` would run it, except that the engine boundary
-is mocked: resources are recorded instead of created, and the docker image build is stood in for by a
-digest derived from the build context's contents. Render, diff, promote and the tests all use this one
+is mocked: resources are recorded instead of created, and the image build (docker-build) is stood in for by
+a digest derived from the build context's contents. Render, diff, promote and the tests all use this one
 harness, so they see the same objects a real deployment would create; `run_component` runs a single
 component the same way.
 """
@@ -36,7 +36,7 @@ SECRET_PLACEHOLDER = "offline-secret-placeholder"
 # What `pulumi stack output --json` prints for a secret output.
 SECRET_OUTPUT = "[secret]"
 
-_DOCKER_IMAGE = "docker:index/image:Image"
+_DOCKER_IMAGE = "docker-build:index:Image"
 
 
 class ProgramError(Exception):
@@ -248,16 +248,14 @@ class _OfflineMocks(mocks.Mocks):
         return {}, []
 
     def _image_outputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        image_name = _unwrap_secrets(inputs.get("imageName", ""))
-        build = _unwrap_secrets(inputs.get("build") or {})
-        digest = build_context_digest(self.project_dir / build.get("context", "."), build)
-        repository = _repository(image_name)
-        return {
-            "repoDigest": f"{repository}@sha256:{digest}",
-            "imageName": image_name,
-            "baseImageName": image_name,
-            "registryServer": repository.split("/", 1)[0],
-        }
+        """docker-build's outputs: `digest` only when pushed, `ref` as `<first tag>@<digest>` (else the tag)."""
+        inputs = _unwrap_secrets(inputs)
+        context = (inputs.get("context") or {}).get("location", ".")
+        context_hash = build_context_digest(self.project_dir / context, inputs)
+        tags = inputs.get("tags") or []
+        digest = f"sha256:{context_hash}" if inputs.get("push") else ""
+        ref = f"{tags[0]}@{digest}" if tags and digest else (tags[0] if tags else "")
+        return {"digest": digest, "ref": ref, "contextHash": context_hash}
 
 
 class _RecordingMonitor(mocks.MockMonitor):
@@ -290,8 +288,9 @@ class _RecordingMonitor(mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
-def build_context_digest(context: Path, build: dict[str, Any]) -> str:
-    """A sha256 over what a build would read: the context's files (minus .dockerignore), dockerfile and args."""
+def build_context_digest(context: Path, image: dict[str, Any]) -> str:
+    """A sha256 over what a build would read: the context's files (minus .dockerignore), and the dockerfile, platforms,
+    target and build args of `image` (a docker-build Image's camelCase inputs)."""
     context = context.resolve()
     if not context.is_dir():
         raise ProgramError([f"build.context: {context} is not a directory"])
@@ -302,9 +301,14 @@ def build_context_digest(context: Path, build: dict[str, Any]) -> str:
         if any(fnmatch(relative, pattern) or relative.startswith(pattern.rstrip("/") + "/") for pattern in ignored):
             continue
         sha.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    for key in ("dockerfile", "platform", "target"):
-        sha.update(f"{key}={build.get(key, '')}\0".encode())
-    sha.update(json.dumps(build.get("args") or {}, sort_keys=True).encode())
+    settings = {
+        "dockerfile": (image.get("dockerfile") or {}).get("location", ""),
+        "platforms": ",".join(image.get("platforms") or []),
+        "target": image.get("target", ""),
+    }
+    for key, value in settings.items():
+        sha.update(f"{key}={value}\0".encode())
+    sha.update(json.dumps(image.get("buildArgs") or {}, sort_keys=True).encode())
     return sha.hexdigest()
 
 
@@ -318,13 +322,6 @@ def _dockerignore_patterns(context: Path) -> list[str]:
         if line and not line.startswith("#") and not line.startswith("!"):
             patterns.append(line.lstrip("/").replace("**/", "*"))
     return patterns
-
-
-def _repository(image_name: str) -> str:
-    """`registry/name:tag` -> `registry/name` (a port colon in the registry host is kept)."""
-    name = image_name.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return name[: len(name) - len(last)] + last.split(":", 1)[0]
 
 
 def whole_numbers(value: Any) -> Any:

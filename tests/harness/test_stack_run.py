@@ -9,19 +9,21 @@ from tools import stack_run
 
 PROGRAM = """
 import pulumi
-import pulumi_docker as docker
+import pulumi_docker_build as docker_build
 import pulumi_kubernetes as k8s
 
 config = pulumi.Config()
 if config.get("fail"):
     raise pulumi.RunError("Pulumi.t.yaml: first problem\\nPulumi.t.yaml: second problem")
 replicas = config.require_object("shape")["replicas"]
-image = docker.Image(
+image = docker_build.Image(
     "img",
-    image_name="localhost:5001/demo:1.0",
-    build=docker.DockerBuildArgs(context="./ctx", platform="linux/amd64"),
-    skip_push=True,
+    tags=["localhost:5001/demo:1.0"],
+    push=True,
+    context=docker_build.BuildContextArgs(location="./ctx"),
+    platforms=["linux/amd64"],
 )
+pinned = image.digest.apply(lambda digest: f"localhost:5001/demo@{digest}")
 k8s.apps.v1.Deployment(
     "web",
     metadata=k8s.meta.v1.ObjectMetaArgs(name="web", namespace="ns"),
@@ -31,12 +33,13 @@ k8s.apps.v1.Deployment(
         template=k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(labels={"app": "web"}),
             spec=k8s.core.v1.PodSpecArgs(
-                containers=[k8s.core.v1.ContainerArgs(name="web", image=image.repo_digest)],
+                containers=[k8s.core.v1.ContainerArgs(name="web", image=pinned)],
             ),
         ),
     ),
 )
-pulumi.export("image", image.repo_digest)
+pulumi.export("image", pinned)
+pulumi.export("ref", image.ref)
 pulumi.export("token", config.require_secret("token"))
 pulumi.export("namespace", "ns")
 """
@@ -64,7 +67,7 @@ config:
 def test_resources_are_recorded_in_order_with_camel_case_inputs(tmp_path):
     run = stack_run.run_stack("t", project_dir=make_project(tmp_path, CONFIG))
 
-    assert [r.type for r in run.resources] == ["docker:index/image:Image", "kubernetes:apps/v1:Deployment"]
+    assert [r.type for r in run.resources] == ["docker-build:index:Image", "kubernetes:apps/v1:Deployment"]
     [deployment] = run.manifests()
     assert deployment["apiVersion"] == "apps/v1"
     assert deployment["kind"] == "Deployment"
@@ -80,6 +83,25 @@ def test_image_digest_comes_from_the_build_context_and_reaches_the_deployment(tm
     assert len(image.split("sha256:")[1]) == 64
     [deployment] = run.manifests()
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == image
+
+
+def test_a_pushed_image_gets_docker_builds_digest_and_ref_outputs(tmp_path):
+    run = stack_run.run_stack("t", project_dir=make_project(tmp_path, CONFIG))
+
+    [image] = run.of_type("docker-build:index:Image")
+    assert image.outputs["digest"] == "sha256:" + image.outputs["contextHash"]
+    # docker-build's `ref` is the first tag with the digest: `<repo>:<tag>@sha256:...`.
+    assert run.outputs["ref"] == f"localhost:5001/demo:1.0@{image.outputs['digest']}"
+
+
+def test_an_image_that_is_not_pushed_has_no_digest_as_with_docker_build(tmp_path):
+    project = make_project(tmp_path, CONFIG)
+    (project / "__main__.py").write_text(PROGRAM.replace("push=True", "push=False"))
+
+    [image] = stack_run.run_stack("t", project_dir=project).of_type("docker-build:index:Image")
+
+    assert image.outputs["digest"] == ""
+    assert image.outputs["ref"] == "localhost:5001/demo:1.0"
 
 
 def test_digest_changes_with_the_context_and_is_stable_without_changes(tmp_path):

@@ -65,7 +65,7 @@ def test_kubernetes_types_become_api_objects():
 
 
 def test_non_api_resources_are_ignored():
-    assert kubernetes_object("docker:index/image:Image", {}) is None
+    assert kubernetes_object("docker-build:index:Image", {}) is None
     assert kubernetes_object("kubernetes:helm.sh/v3:Release", {}) is None
     assert kubernetes_object("pulumi:providers:kubernetes", {}) is None
 
@@ -151,7 +151,7 @@ def test_stack_wrapper_reports_against_the_offending_objects_urn():
 def test_stack_wrapper_passes_a_compliant_stack():
     resources = [("kubernetes:apps/v1:Deployment", m.deployment()), ("kubernetes:core/v1:Service", m.service()),
                  ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", m.hpa()),
-                 ("kubernetes:policy/v1:PodDisruptionBudget", m.pdb()), ("docker:index/image:Image", {})]
+                 ("kubernetes:policy/v1:PodDisruptionBudget", m.pdb()), ("docker-build:index:Image", {})]
     for policy in build_policies(lambda: PROD_CONFIG):
         if type(policy).__name__ == "StackValidationPolicy":
             reported = []

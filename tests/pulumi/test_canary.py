@@ -260,7 +260,7 @@ def dev_canary_run():
 
 
 def test_dev_with_a_canary_builds_both_versions(dev_canary_run):
-    names = sorted(i.inputs["imageName"] for i in dev_canary_run.of_type("docker:index/image:Image"))
+    names = sorted(tag for i in dev_canary_run.of_type("docker-build:index:Image") for tag in i.inputs["tags"])
     assert names == ["localhost:5001/breast-cancer:1.0.0", "localhost:5001/breast-cancer:1.1.0"]
 
 

@@ -1,4 +1,4 @@
-"""`ModelImage` alone under Pulumi mocks: what it asks pulumi-docker to build and push, and what it exposes."""
+"""`ModelImage` alone under Pulumi mocks: what it asks docker-build to build and push, and what it exposes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tools.stack_run import ROOT, build_context_digest
 from components.model_image import TYPE_TOKEN, ModelImage, ModelImageArgs
 from tests.pulumi.engine import one, register
 
-IMAGE = "docker:index/image:Image"
+IMAGE = "docker-build:index:Image"
 
 
 def image(build: BuildConfig, registry: RegistryConfig, password=None):
@@ -25,44 +25,61 @@ def image(build: BuildConfig, registry: RegistryConfig, password=None):
 def test_it_builds_the_context_and_pushes_under_the_version_tag():
     registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
     inputs = one(registered, IMAGE)
-    assert inputs["imageName"] == "localhost:5001/breast-cancer:1.0.0"
-    assert inputs["build"]["context"] == "./model"
-    assert inputs["build"]["builderVersion"] == "BuilderBuildKit"
-    assert inputs["skipPush"] is False
+    assert inputs["tags"] == ["localhost:5001/breast-cancer:1.0.0"]
+    assert inputs["push"] is True
+    assert inputs["context"] == {"location": "./model"}
+    # The Dockerfile defaults to <context>/Dockerfile; platforms to the builder's.
+    assert "dockerfile" not in inputs and "platforms" not in inputs
 
 
 def test_build_options_are_passed_through():
     build = BuildConfig(context="./model", dockerfile="./model/Dockerfile.gpu", platform="linux/amd64", args={"X": "1"}, target="serve")
     registered, _ = image(build, RegistryConfig(server="localhost:5001"))
-    inputs = one(registered, IMAGE)["build"]
-    assert inputs["dockerfile"] == "./model/Dockerfile.gpu"
-    assert inputs["platform"] == "linux/amd64"
-    assert inputs["args"] == {"X": "1"}
+    inputs = one(registered, IMAGE)
+    assert inputs["dockerfile"] == {"location": "./model/Dockerfile.gpu"}
+    assert inputs["platforms"] == ["linux/amd64"]
+    assert inputs["buildArgs"] == {"X": "1"}
     assert inputs["target"] == "serve"
+
+
+def test_a_preview_does_not_build():
+    registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
+    assert one(registered, IMAGE)["buildOnPreview"] is False
+
+
+def test_the_build_cache_is_every_stage_in_the_registry_beside_the_image():
+    registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
+    inputs = one(registered, IMAGE)
+    cache = "localhost:5001/breast-cancer:buildcache"
+    assert [entry["registry"]["ref"] for entry in inputs["cacheFrom"]] == [cache]
+    (cache_to,) = inputs["cacheTo"]
+    assert cache_to["registry"]["ref"] == cache
+    assert cache_to["registry"]["mode"] == "max"
+    assert cache_to["registry"]["ignoreError"] is True
 
 
 def test_image_ref_is_the_pushed_digest_pinned_reference():
     registered, ref = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
     # The offline engine stands in for the push with a digest of the build context.
-    digest = build_context_digest(ROOT / "model", one(registered, IMAGE)["build"])
+    digest = build_context_digest(ROOT / "model", one(registered, IMAGE))
     assert ref == f"localhost:5001/breast-cancer@sha256:{digest}"
 
 
 def test_a_local_registry_needs_no_credentials():
     registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
-    assert "registry" not in one(registered, IMAGE)
+    assert "registries" not in one(registered, IMAGE)
 
 
 def test_registry_credentials_are_passed_with_the_password_as_a_secret():
     registered, _ = image(
         BuildConfig(context="./model"), RegistryConfig(server="ghcr.io/acme", username="ci"), password="hunter2"
     )
-    registry = one(registered, IMAGE)["registry"]
-    # A secret inside makes the whole object secret for the engine.
-    assert rpc.is_rpc_secret(registry)
+    registries = one(registered, IMAGE)["registries"]
+    # A secret inside makes the whole list secret for the engine.
+    assert rpc.is_rpc_secret(registries)
     # Docker logs in to the registry host; the path is part of the image name only.
-    assert registry["value"] == {"server": "ghcr.io", "username": "ci", "password": "hunter2"}
-    assert one(registered, IMAGE)["imageName"] == "ghcr.io/acme/breast-cancer:1.0.0"
+    assert registries["value"] == [{"address": "ghcr.io", "username": "ci", "password": "hunter2"}]
+    assert one(registered, IMAGE)["tags"] == ["ghcr.io/acme/breast-cancer:1.0.0"]
 
 
 def test_the_image_is_a_child_of_the_component():

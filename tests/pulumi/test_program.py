@@ -53,12 +53,12 @@ def test_every_deployed_image_is_pinned_by_digest(stack, request):
 
 
 def test_dev_builds_the_model_and_deploys_the_built_digest(dev):
-    (image,) = dev.of_type("docker:index/image:Image")
-    assert image.inputs["imageName"] == "localhost:5001/breast-cancer:1.0.0"
-    assert image.inputs["build"]["context"] == "./model"
+    (image,) = dev.of_type("docker-build:index:Image")
+    assert image.inputs["tags"] == ["localhost:5001/breast-cancer:1.0.0"]
+    assert image.inputs["context"] == {"location": "./model"}
     (deployment,) = objects(dev, "Deployment")
     deployed = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert deployed == image.outputs["repoDigest"] == dev.outputs["models"]["breast-cancer"]["image"]
+    assert deployed == f"localhost:5001/breast-cancer@{image.outputs['digest']}" == dev.outputs["models"]["breast-cancer"]["image"]
 
 
 def test_dev_creates_a_restricted_namespace_and_the_model_objects(dev):
@@ -75,7 +75,7 @@ def test_dev_runs_one_to_three_small_replicas(dev):
 
 
 def test_prod_builds_nothing_and_deploys_the_promoted_reference(prod):
-    assert prod.of_type("docker:index/image:Image") == []
+    assert prod.of_type("docker-build:index:Image") == []
     config = load_stack_config("prod")
     (deployment,) = objects(prod, "Deployment")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
