@@ -78,6 +78,9 @@ class BuildConfig(_Model):
     platform: str | None = Field(None, description="Target platform, e.g. linux/amd64.")
     args: dict[str, str] = Field(default_factory=dict, description="Build arguments (ARG values).")
     target: str | None = Field(None, description="Multi-stage build target.")
+    ca_file: str | None = Field(
+        None, min_length=1, description="PEM file of extra CA certificates, passed to the build as the secret `ca`."
+    )
 
 
 class Replicas(_Model):
@@ -497,7 +500,27 @@ def _release_rules(model: Mapping[str, Any], path: str, facts: _StackFacts) -> l
         if facts.project_dir is not None and isinstance(build, dict) and isinstance(build.get("context"), str):
             if not (facts.project_dir / build["context"]).is_dir():
                 problems.append(f"{where}.build.context: {build['context']!r} is not a directory of the project")
+        if facts.project_dir is not None and isinstance(build, dict) and isinstance(build.get("caFile"), str):
+            ca_problem = _ca_file_problem(facts.project_dir, build["caFile"])
+            if ca_problem:
+                problems.append(f"{where}.build.caFile: {ca_problem}")
     return problems
+
+
+def _ca_file_problem(project_dir: Path, ca_file: str) -> str | None:
+    """Why `ca_file` (relative to the project, or absolute) cannot be the build's CA secret, or None.
+
+    The program reads it when it builds; checked here, a bad path stops the program before it registers anything.
+    """
+    try:
+        text = (project_dir / ca_file).read_text(encoding="utf-8")
+    except OSError as error:
+        return f"{ca_file!r} is not a readable file ({error.strerror or error})"
+    except UnicodeDecodeError:
+        return f"{ca_file!r} is not a PEM file of CA certificates (not text)"
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        return f"{ca_file!r} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+    return None
 
 
 def _canary_name_clashes(models: Mapping[str, ModelConfig]) -> list[str]:

@@ -7,6 +7,7 @@ The digest-pinned reference (`image_ref`, `<repo>@<the pushed digest>`) is what 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_docker_build as docker_build
@@ -66,6 +67,17 @@ def registry_cache(registry: RegistryConfig, repository: str) -> tuple[docker_bu
     )
 
 
+def build_secrets(build: BuildConfig) -> dict[str, pulumi.Output[str]] | None:
+    """The BuildKit secrets: `ca`, the contents of `build.ca_file` (model/Dockerfile gives it to pip), as a secret.
+
+    The path is relative to the working directory, the project's when Pulumi runs the program (as the context is).
+    A secret never lands in a layer; as a Pulumi secret it is encrypted in the state, too.
+    """
+    if build.ca_file is None:
+        return None
+    return {"ca": pulumi.Output.secret(Path(build.ca_file).read_text(encoding="utf-8"))}
+
+
 class ModelImage(pulumi.ComponentResource):
     """One model image, built and pushed. Outputs `image_name` and `image_ref` (`<repo>@sha256:<digest>`)."""
 
@@ -92,6 +104,7 @@ class ModelImage(pulumi.ComponentResource):
             platforms=[build.platform] if build.platform else None,
             build_args=dict(build.args) or None,
             target=build.target,
+            secrets=build_secrets(build),
             registries=registries,
             cache_from=[cache_from],
             cache_to=[cache_to],

@@ -400,3 +400,64 @@ def test_a_gpu_resource_must_be_an_extended_resource_name(resource):
     )
     allowed = with_model(dev_config(), resources={"gpu": {"count": 1, "resource": "gpu.intel.com/i915"}})
     assert parse_stack_config(allowed, stack_file="Pulumi.dev.yaml").models["breast-cancer"].resources.gpu.count == 1
+
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def ca_file_problems(tmp_path, ca_file: str) -> list[str]:
+    (tmp_path / "model").mkdir(exist_ok=True)
+    raw = with_model(dev_config(), build={"context": "./model", "caFile": ca_file})
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(raw, stack_file="Pulumi.dev.yaml", project_dir=tmp_path)
+    return caught.value.problems
+
+
+def test_a_ca_file_is_read_relative_to_the_project_or_absolute(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "proxy-ca.pem").write_text(PEM)
+    for ca_file in ("./proxy-ca.pem", str(tmp_path / "proxy-ca.pem")):
+        raw = with_model(dev_config(), build={"context": "./model", "caFile": ca_file})
+        stack = parse_stack_config(raw, stack_file="Pulumi.dev.yaml", project_dir=tmp_path)
+        assert stack.models["breast-cancer"].build.ca_file == ca_file
+
+
+def test_a_missing_ca_file_is_a_config_error_naming_the_key(tmp_path):
+    assert ca_file_problems(tmp_path, "./nope.pem") == [
+        "Pulumi.dev.yaml: models.breast-cancer.build.caFile: './nope.pem' is not a readable file (No such file or directory)"
+    ]
+
+
+def test_a_ca_file_that_is_a_directory_is_a_config_error(tmp_path):
+    assert ca_file_problems(tmp_path, "./model") == [
+        "Pulumi.dev.yaml: models.breast-cancer.build.caFile: './model' is not a readable file (Is a directory)"
+    ]
+
+
+@pytest.mark.parametrize("content", [b"not a certificate\n", b"\xff\xfe\x00binary"])
+def test_a_ca_file_without_a_pem_certificate_is_a_config_error(tmp_path, content):
+    (tmp_path / "ca.pem").write_bytes(content)
+    (problem,) = ca_file_problems(tmp_path, "./ca.pem")
+    assert problem.startswith("Pulumi.dev.yaml: models.breast-cancer.build.caFile: './ca.pem' ")
+    assert "PEM" in problem
+
+
+def test_a_ca_file_problem_is_reported_with_every_other_problem(tmp_path):
+    (tmp_path / "model").mkdir()
+    raw = with_model(dev_config(), build={"context": "./model", "caFile": "./nope.pem"}, replicas={"min": 5, "max": 3})
+    raw["namspace"] = "typo"
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(raw, stack_file="Pulumi.dev.yaml", project_dir=tmp_path)
+    assert len(caught.value.problems) == 3
+    assert any(".build.caFile: './nope.pem' is not a readable file" in p for p in caught.value.problems)
+
+
+def test_an_empty_ca_file_key_is_rejected():
+    raw = with_model(dev_config(), build={"context": "./model", "caFile": ""})
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.dev.yaml: models.breast-cancer.build.caFile: ")
+
+
+def test_a_misspelt_ca_file_key_suggests_ca_file():
+    raw = with_model(dev_config(), build={"context": "./model", "cafile": "/etc/ssl/certs/ca-certificates.crt"})
+    assert "Pulumi.dev.yaml: models.breast-cancer.build.cafile: unknown key; did you mean caFile?" in problems_of(raw)

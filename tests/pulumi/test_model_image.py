@@ -86,3 +86,17 @@ def test_the_image_is_a_child_of_the_component():
     registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
     (docker_image,) = [r for r in registered if r.type == IMAGE]
     assert docker_image.parent.endswith(f"{TYPE_TOKEN}::breast-cancer")
+
+
+def test_the_ca_file_is_passed_as_the_build_secret_ca_and_stays_secret(tmp_path):
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    (tmp_path / "ca.pem").write_text(pem)
+    registered, _ = image(BuildConfig(context="./model", ca_file=str(tmp_path / "ca.pem")), RegistryConfig(server="localhost:5001"))
+    secrets = one(registered, IMAGE)["secrets"]
+    assert rpc.is_rpc_secret(secrets)
+    assert secrets["value"] == {"ca": pem}
+
+
+def test_without_a_ca_file_the_build_gets_no_secrets():
+    registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
+    assert "secrets" not in one(registered, IMAGE)

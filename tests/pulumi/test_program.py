@@ -169,3 +169,14 @@ def test_bad_config_fails_before_any_resource_is_registered():
         "Pulumi.dev.yaml: models.breast-cancer.replicas.min: Input should be greater than or equal to 1 (got 0)"
     ]
     assert caught.value.registered == []
+
+
+def test_a_missing_ca_file_stops_the_program_before_any_resource_is_registered():
+    config = copy.deepcopy(load_stack_config("dev"))
+    config["ml-platform:models"]["breast-cancer"]["build"]["caFile"] = "./no-such-ca.pem"
+    with pytest.raises(ProgramError) as caught:
+        run_stack("dev", config=config)
+    assert caught.value.problems == [
+        "Pulumi.dev.yaml: models.breast-cancer.build.caFile: './no-such-ca.pem' is not a readable file (No such file or directory)"
+    ]
+    assert caught.value.registered == []
