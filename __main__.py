@@ -38,6 +38,7 @@ def deployed_image(stack: StackConfig, model: str, track: str, release) -> pulum
             build=release.build,
             registry=stack.registry,
             registry_password=stack.registry_password,
+            builder=stack.builder,
         ),
     )
     return image.image_ref

@@ -39,6 +39,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PINNED = re.compile(r"[^@\s]+@sha256:[a-f0-9]{64}")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*$")
 _CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+# A buildx builder name, as `docker buildx create --name` accepts it (buildx's store.ValidateName).
+_BUILDX_BUILDER = re.compile(r"^[A-Za-z][A-Za-z0-9._-]*$")
 # Pods each track keeps at least while a canary runs, by `production`: two in production, so a node drain never takes
 # a whole track away (the model service splits the replicas with this floor).
 CANARY_TRACK_FLOOR = {False: 1, True: 2}
@@ -252,6 +254,7 @@ class StackConfig(_Model):
     namespace: str
     create_namespace: bool = True
     registry: RegistryConfig | None = None
+    builder: str | None = None
     allow_load_balancer: bool = False
     image_pull_secrets: tuple[str, ...] = ()
     models: dict[str, ModelConfig]
@@ -281,6 +284,7 @@ TOP_LEVEL_KEYS = (
     "createNamespace",
     "registry",
     "registryPassword",
+    "builder",
     "allowLoadBalancer",
     "imagePullSecrets",
     "defaults",
@@ -434,8 +438,19 @@ class _TopLevel(_Model):
     namespace: str = Field(min_length=1)
     create_namespace: bool = True
     registry: RegistryConfig | None = None
+    builder: str | None = Field(None, description="The buildx builder images are built on; None: docker-build's default.")
     allow_load_balancer: bool = False
     image_pull_secrets: tuple[str, ...] = ()
+
+    @field_validator("builder")
+    @classmethod
+    def _buildx_builder_name(cls, value: str | None) -> str | None:
+        if value is not None and not _BUILDX_BUILDER.match(value):
+            raise ValueError(
+                f"{value!r} is not a buildx builder name: a letter, then letters, digits, '.', '_' or '-' "
+                "(e.g. ml-platform; `docker buildx ls` lists them)"
+            )
+        return value
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ class ModelImageArgs:
 
     The image is pushed as `<registry.server>/<repository>:<tag>` (the tag is the model version).
     `registry_password` is a secret Output (the `registryPassword` stack secret), or None for a registry that
-    needs no login (a local registry) or one the Docker client is already logged in to.
+    needs no login (a local registry) or one the Docker client is already logged in to. `builder` names the buildx
+    builder to build on (the `builder` stack setting); None leaves the choice to docker-build.
     """
 
     repository: str
@@ -33,6 +34,7 @@ class ModelImageArgs:
     build: BuildConfig
     registry: RegistryConfig
     registry_password: pulumi.Input[str] | None = None
+    builder: str | None = None
 
 
 def repository_name(registry: RegistryConfig, repository: str) -> str:
@@ -105,6 +107,7 @@ class ModelImage(pulumi.ComponentResource):
             build_args=dict(build.args) or None,
             target=build.target,
             secrets=build_secrets(build),
+            builder=docker_build.BuilderConfigArgs(name=args.builder) if args.builder else None,
             registries=registries,
             cache_from=[cache_from],
             cache_to=[cache_to],

@@ -461,3 +461,24 @@ def test_an_empty_ca_file_key_is_rejected():
 def test_a_misspelt_ca_file_key_suggests_ca_file():
     raw = with_model(dev_config(), build={"context": "./model", "cafile": "/etc/ssl/certs/ca-certificates.crt"})
     assert "Pulumi.dev.yaml: models.breast-cancer.build.cafile: unknown key; did you mean caFile?" in problems_of(raw)
+
+
+@pytest.mark.parametrize("builder", ["ml-platform", "ci_builder.2", "Desktop"])
+def test_a_buildx_builder_name_is_accepted(builder):
+    stack = parse_stack_config({**dev_config(), "builder": builder}, stack_file="Pulumi.dev.yaml")
+    assert stack.builder == builder
+
+
+def test_without_a_builder_docker_build_chooses():
+    assert parse_stack_config(dev_config(), stack_file="Pulumi.dev.yaml").builder is None
+
+
+@pytest.mark.parametrize("builder", ["", "2fast", "my builder", "tcp://127.0.0.1:1234", "-x"])
+def test_a_builder_that_is_not_a_buildx_name_is_rejected(builder):
+    (problem,) = problems_of({**dev_config(), "builder": builder})
+    assert problem.startswith(f"Pulumi.dev.yaml: builder: {builder!r} is not a buildx builder name: a letter, then ")
+
+
+def test_a_misspelt_builder_key_suggests_builder():
+    (problem,) = problems_of({**dev_config(), "buidler": "ml-platform"})
+    assert problem == "Pulumi.dev.yaml: ml-platform:buidler: unknown config key; did you mean ml-platform:builder?"

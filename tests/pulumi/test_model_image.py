@@ -12,10 +12,13 @@ from tests.pulumi.engine import one, register
 IMAGE = "docker-build:index:Image"
 
 
-def image(build: BuildConfig, registry: RegistryConfig, password=None):
+def image(build: BuildConfig, registry: RegistryConfig, password=None, builder=None):
     def create():
         component = ModelImage(
-            "breast-cancer", ModelImageArgs(repository="breast-cancer", tag="1.0.0", build=build, registry=registry, registry_password=password)
+            "breast-cancer",
+            ModelImageArgs(
+                repository="breast-cancer", tag="1.0.0", build=build, registry=registry, registry_password=password, builder=builder
+            ),
         )
         return component.image_ref
 
@@ -100,3 +103,13 @@ def test_the_ca_file_is_passed_as_the_build_secret_ca_and_stays_secret(tmp_path)
 def test_without_a_ca_file_the_build_gets_no_secrets():
     registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
     assert "secrets" not in one(registered, IMAGE)
+
+
+def test_the_named_builder_is_used():
+    registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"), builder="ml-platform")
+    assert one(registered, IMAGE)["builder"] == {"name": "ml-platform"}
+
+
+def test_without_a_builder_docker_build_chooses_its_default():
+    registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
+    assert "builder" not in one(registered, IMAGE)

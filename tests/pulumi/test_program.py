@@ -180,3 +180,13 @@ def test_a_missing_ca_file_stops_the_program_before_any_resource_is_registered()
         "Pulumi.dev.yaml: models.breast-cancer.build.caFile: './no-such-ca.pem' is not a readable file (No such file or directory)"
     ]
     assert caught.value.registered == []
+
+
+def test_the_stack_builder_builds_every_image():
+    config = copy.deepcopy(load_stack_config("dev"))
+    config["ml-platform:builder"] = "ci-builder"
+    config["ml-platform:models"]["breast-cancer"]["canary"] = {"version": "1.1.0", "build": {"context": "./model"}, "weight": 20}
+    run = run_stack("dev", config=config)
+    images = run.of_type("docker-build:index:Image")
+    assert len(images) == 2
+    assert all(image.inputs["builder"] == {"name": "ci-builder"} for image in images)
