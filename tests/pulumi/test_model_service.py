@@ -105,9 +105,10 @@ def test_service_links_are_off(pod):
     assert pod["spec"]["enableServiceLinks"] is False
 
 
-def test_the_deployment_leaves_replicas_to_the_autoscaler(registered):
+def test_the_deployment_starts_at_the_autoscalers_floor_then_leaves_replicas_to_it(registered):
     (deployment,) = by_type(registered, DEPLOYMENT)
-    assert "replicas" not in deployment.inputs["spec"]
+    (hpa,) = by_type(registered, HPA)
+    assert deployment.inputs["spec"]["replicas"] == hpa.inputs["spec"]["minReplicas"]
     assert "spec.replicas" in deployment.ignore_changes
 
 
