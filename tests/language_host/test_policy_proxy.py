@@ -55,6 +55,8 @@ def test_the_pack_starts_with_the_stack_the_engine_configured_and_stops_with_the
                 timeout=10,
             )
             info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=60)
+            # The engine calls without a deadline too; the proxy must not turn that into an instant timeout.
+            assert analyzer.GetPluginInfo(empty_pb2.Empty()).version
         assert info.name == "tiny-pack"
         assert [policy.name for policy in info.policies] == ["stack-dev"]
         assert info.policies[0].description == '{"demo:environment":"prod"}'

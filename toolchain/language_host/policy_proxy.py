@@ -29,6 +29,9 @@ from .engine import CHANNEL_OPTIONS
 
 _log = logging.getLogger(__name__)
 
+# A call's remaining time at or past this (seconds, about 31 years) means it has no deadline.
+NO_DEADLINE = 1e9
+
 
 class PolicyPackNotStarted(RuntimeError):
     """The pack exited, or printed no port, before it could answer."""
@@ -146,8 +149,11 @@ class PolicyProxy(analyzer_pb2_grpc.AnalyzerServicer):
             client = self._client.get()
         except PolicyPackNotStarted as error:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"policy pack not started: {error}")
+        # Without a deadline gRPC reports ~2**63 seconds remaining, which as a timeout would overflow at once.
+        remaining = context.time_remaining()
+        timeout = remaining if remaining is not None and remaining < NO_DEADLINE else None
         try:
-            return getattr(client, method)(request, timeout=context.time_remaining())
+            return getattr(client, method)(request, timeout=timeout)
         except grpc.RpcError as error:
             context.abort(error.code(), error.details())  # type: ignore[attr-defined]
 
