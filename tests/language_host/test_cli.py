@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -172,17 +173,31 @@ def test_an_unhandled_exception_shows_the_users_traceback_once(cli: Cli):
     assert "exec_program.py" not in text and "runpy" not in text
 
 
-def test_a_preview_runs_a_python_policy_pack_from_its_own_virtualenv(cli: Cli, tmp_path: Path):
-    pack = tmp_path / "policy"
-    write(pack / "PulumiPolicy.yaml", "runtime:\n  name: python\n  options:\n    virtualenv: .venv\n")
-    write(pack / "__main__.py", PACK)
-    # The pack's own venv; a .pth file lends it the project's pulumi and pulumi-policy, so nothing is downloaded.
+def pack_virtualenv(pack: Path) -> None:
+    """The pack's own .venv; a .pth file lends it the project's pulumi and pulumi-policy, so nothing is downloaded."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(pack / ".venv")], check=True)
     site_packages = next((pack / ".venv").glob("lib/python*/site-packages"))
     project_site_packages = next(PROJECT_VENV.glob("lib/python*/site-packages"))
     (site_packages / "project.pth").write_text(f"{project_site_packages}\n")
 
+
+def test_a_preview_runs_a_python_policy_pack_from_its_own_virtualenv(cli: Cli, tmp_path: Path):
+    pack = tmp_path / "policy"
+    write(pack / "PulumiPolicy.yaml", "runtime:\n  name: python\n  options:\n    virtualenv: .venv\n")
+    write(pack / "__main__.py", PACK)
+    pack_virtualenv(pack)
+
     preview = cli("preview", "--policy-pack", str(pack))
     text = output(preview)
     assert "tiny-pack" in text
     assert "box box seen in stack dev (greeting hello)" in text
+
+
+def test_the_projects_own_policy_pack_runs_in_a_preview(cli: Cli, tmp_path: Path):
+    # A copy of policy/ (its __main__ imports the `policy` package from its parent directory), with its own .venv.
+    pack = tmp_path / "copy" / "policy"
+    shutil.copytree(REPO / "policy", pack, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    pack_virtualenv(pack)
+
+    preview = cli("preview", "--policy-pack", str(pack))
+    assert re.search(r"ml-platform-policies@v[\d.]+ \(local: ", output(preview))
