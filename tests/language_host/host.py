@@ -8,19 +8,54 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from google.protobuf import struct_pb2
-from pulumi.runtime.proto import language_pb2, language_pb2_grpc
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime.proto import language_pb2, language_pb2_grpc, resource_pb2, resource_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[2]
 SHIM = REPO / "toolchain" / "bin" / "pulumi-language-python"
 # The Python that runs the tests has pulumi, grpcio and pulumi-policy (`make venv`): the programs and packs of the
 # tests use it as their virtualenv, so nothing is downloaded.
 PROJECT_VENV = Path(sys.prefix)
+
+
+class FakeMonitor(resource_pb2_grpc.ResourceMonitorServicer):
+    """Just enough of the engine's resource monitor for a program to start: it registers the stack and nothing
+    else is supported."""
+
+    def SupportsFeature(self, request, context):
+        return resource_pb2.SupportsFeatureResponse(hasSupport=False)
+
+    def RegisterResource(self, request, context):
+        urn = f"urn:pulumi:dev::demo::{request.type}::{request.name}"
+        return resource_pb2.RegisterResourceResponse(urn=urn, object=struct_pb2.Struct())
+
+    def RegisterResourceOutputs(self, request, context):
+        return empty_pb2.Empty()
+
+    def SignalAndWaitForShutdown(self, request, context):
+        return empty_pb2.Empty()
+
+    def GetDeploymentInfo(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the fake monitor")
+
+
+@contextmanager
+def fake_monitor() -> Iterator[str]:
+    """Serve a FakeMonitor on loopback; yields its address."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    resource_pb2_grpc.add_ResourceMonitorServicer_to_server(FakeMonitor(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
 
 
 @dataclass

@@ -1,10 +1,13 @@
 """The exec script: run inside the program's Python, it reports each failure to the user once."""
 
+import os
 import runpy
+import signal
 import subprocess
 import sys
+import time
 
-from tests.language_host.host import write
+from tests.language_host.host import fake_monitor, write
 from toolchain.language_host.exec_program import module_path, user_traceback
 from toolchain.language_host.program import EXEC_SCRIPT
 
@@ -53,3 +56,65 @@ def test_a_python_without_the_sdk_says_to_install_it(tmp_path):
     completed = exec_script(str(tmp_path / "bare" / "bin" / "python"), ".")
     assert completed.returncode == 1
     assert "It looks like the Pulumi SDK has not been installed" in completed.stderr
+
+
+def test_a_program_the_engine_interrupts_leaves_quietly_and_at_once(tmp_path):
+    write(tmp_path / "__main__.py", "import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+    with fake_monitor() as monitor:
+        process = subprocess.Popen(
+            [sys.executable, str(EXEC_SCRIPT), "--monitor", monitor, "--project", "demo", "--stack", "dev",
+             "--parallel", "4", "--dry_run", "true", "--pwd", str(tmp_path), "."],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"started\n"
+        # The host interrupts the program, and the engine the host's whole process group: two SIGINTs.
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 130
+    assert stderr == b""
+
+
+def run_program(directory, source: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `source` as the program in `directory` against a fake monitor (no --engine: errors go to stderr)."""
+    write(directory / "__main__.py", source)
+    with fake_monitor() as monitor:
+        return subprocess.run(
+            [sys.executable, str(EXEC_SCRIPT), "--monitor", monitor, "--project", "demo", "--stack", "dev",
+             "--parallel", "4", "--dry_run", "true", "--pwd", str(directory), "."],
+            capture_output=True, text=True, timeout=60, check=False, env={**os.environ, **env},
+        )  # fmt: skip
+
+
+def test_the_program_reads_its_config_and_secret_keys_from_the_environment(tmp_path):
+    completed = run_program(
+        tmp_path,
+        """
+        import pulumi
+        from pulumi.runtime.config import is_config_secret
+
+        print(pulumi.Config().require("greeting"), is_config_secret("demo:token"), is_config_secret("demo:greeting"))
+        """,
+        PULUMI_CONFIG='{"demo:greeting":"hello","demo:token":"s3cr3t"}',
+        PULUMI_CONFIG_SECRET_KEYS='["demo:token"]',
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == "hello True False\n"
+
+
+def test_a_run_error_is_its_message_and_exit_1(tmp_path):
+    completed = run_program(tmp_path, "import pulumi\nraise pulumi.RunError('greeting is required')\n")
+    assert completed.returncode == 1
+    assert "greeting is required" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_an_exception_is_the_users_traceback_and_exit_32(tmp_path):
+    completed = run_program(tmp_path, "def explode():\n    raise ValueError('boom')\n\nexplode()\n")
+    assert completed.returncode == 32
+    assert completed.stderr.count("Traceback (most recent call last)") == 1
+    assert "Program failed with an unhandled exception" in completed.stderr
+    assert f'File "{tmp_path / "__main__.py"}", line 4, in <module>' in completed.stderr
+    assert "exec_program.py" not in completed.stderr

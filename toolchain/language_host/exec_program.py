@@ -13,7 +13,9 @@ the engine's log, so the user sees each one once:
 - `pulumi.RunError`: its message alone, exit 1 (the host then reports the non-zero exit, as upstream does);
 - any other exception: "Program failed with an unhandled exception:" and the traceback from the user's own code
   on, exit 32; the host answers Run with `bail` and the engine adds nothing;
-- a directory without __main__.py: one error naming it, exit 32.
+- a directory without __main__.py: one error naming it, exit 32;
+- SIGINT (the engine stopping the run): exit 130 quietly, where upstream's script prints a KeyboardInterrupt
+  traceback that hides the engine's own reason.
 
 It runs in the program's environment, so it may import only the standard library and the program's `pulumi`.
 """
@@ -26,6 +28,7 @@ import inspect
 import logging
 import os
 import runpy
+import signal
 import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +41,8 @@ if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.a
 
 # Tells the host the user already has an actionable message: answer Run with `bail` (upstream's value).
 EXIT_AFTER_USER_ACTIONABLE_MESSAGE = 32
+# Interrupted by SIGINT, as a shell reports it (128 + 2).
+EXIT_INTERRUPTED = 130
 
 try:
     import pulumi
@@ -169,5 +174,25 @@ def main(argv: list[str]) -> int:
     return exit_code
 
 
+def interrupted(signum: int, frame: object) -> None:
+    """The first SIGINT interrupts the program; later ones (the engine also interrupts the host's whole process
+    group) are ignored so they cannot break into the way out."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        status = main(sys.argv[1:])
+    except KeyboardInterrupt:
+        # SIGINT means the engine is stopping the run (Cancel, Ctrl-C, or a failure elsewhere, such as a missing
+        # provider) and says why itself; a KeyboardInterrupt traceback from inside the event loop would bury that.
+        # Leave at once: the SDK's worker threads may be blocked on an engine that is going away.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(EXIT_INTERRUPTED)
+    sys.exit(status)
