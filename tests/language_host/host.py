@@ -82,6 +82,8 @@ def running_host(*args: str, env: dict[str, str] | None = None) -> Iterator[Runn
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PULUMI_LANGUAGE_PYTHON": sys.executable, **(env or {})},
+        # Its own process group, as the engine starts plugins, so a failed test can kill the host with its children.
+        start_new_session=True,
     )
     try:
         assert process.stdout is not None
@@ -91,9 +93,11 @@ def running_host(*args: str, env: dict[str, str] | None = None) -> Iterator[Runn
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             yield RunningHost(process, port, language_pb2_grpc.LanguageRuntimeStub(channel))
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.communicate()
 
 
 def program_info(directory: Path, *, venv: Path | None = PROJECT_VENV, **options: str) -> language_pb2.ProgramInfo:
