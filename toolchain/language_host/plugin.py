@@ -173,6 +173,9 @@ def run_plugin(children: ChildProcesses, request: Any, options: PythonOptions, c
             stderr=subprocess.PIPE,
         )
         started.append(process)
+        if not context.is_active():
+            # Cancelled while the plugin was starting: `stop` ran before it was in `started`.
+            children.stop(process)
         assert process.stdout is not None and process.stderr is not None
         readers = [
             pump(process.stdout, out.write_stdout, first_line=proxy.attach if proxy else None, name="plugin-out"),
