@@ -151,3 +151,20 @@ def test_a_plugin_streams_its_output_and_its_exit_code(tmp_path):
     assert stdout == b"args: ['127.0.0.1:1']\n"
     assert stderr == b"to stderr\n"
     assert responses[-1].WhichOneof("output") == "exitcode" and responses[-1].exitcode == 3
+
+
+def test_a_host_python_without_the_sdk_is_named_with_the_fix(tmp_path):
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
+    python = tmp_path / "bare" / "bin" / "python"
+    completed = subprocess.run(
+        [str(SHIM), "127.0.0.1:1"],
+        env={**os.environ, "PULUMI_LANGUAGE_PYTHON": str(python)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert completed.stdout == ""
+    assert f"{python} cannot run the language host" in completed.stderr
+    assert "PULUMI_LANGUAGE_PYTHON" in completed.stderr
