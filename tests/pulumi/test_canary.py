@@ -261,14 +261,14 @@ def dev_canary_run():
 
 def test_dev_with_a_canary_builds_both_versions(dev_canary_run):
     names = sorted(tag for i in dev_canary_run.of_type("docker-build:index:Image") for tag in i.inputs["tags"])
-    assert names == ["localhost:5001/breast-cancer:1.0.0", "localhost:5001/breast-cancer:1.1.0"]
+    assert names == ["127.0.0.1:5000/breast-cancer:1.0.0", "127.0.0.1:5000/breast-cancer:1.1.0"]
 
 
 def test_dev_with_a_canary_exports_it(dev_canary_run):
     canary = dev_canary_run.outputs["models"]["breast-cancer"]["canary"]
     assert canary["version"] == "1.1.0"
     assert canary["weight"] == 20
-    assert canary["image"].startswith("localhost:5001/breast-cancer@sha256:")
+    assert canary["image"].startswith("127.0.0.1:5000/breast-cancer@sha256:")
 
 
 def test_prod_with_a_canary_renders_two_spread_deployments():

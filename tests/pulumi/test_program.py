@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 
 import pytest
+from pulumi.runtime import rpc
 
 from tools.stack_run import ROOT, ProgramError, load_stack_config, run_stack
 
@@ -54,11 +56,21 @@ def test_every_deployed_image_is_pinned_by_digest(stack, request):
 
 def test_dev_builds_the_model_and_deploys_the_built_digest(dev):
     (image,) = dev.of_type("docker-build:index:Image")
-    assert image.inputs["tags"] == ["localhost:5001/breast-cancer:1.0.0"]
+    assert image.inputs["tags"] == ["127.0.0.1:5000/breast-cancer:1.0.0"]
     assert image.inputs["context"] == {"location": "./model"}
     (deployment,) = objects(dev, "Deployment")
     deployed = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert deployed == f"localhost:5001/breast-cancer@{image.outputs['digest']}" == dev.outputs["models"]["breast-cancer"]["image"]
+    assert deployed == f"127.0.0.1:5000/breast-cancer@{image.outputs['digest']}" == dev.outputs["models"]["breast-cancer"]["image"]
+
+
+def test_dev_builds_on_the_local_builder_from_the_local_base_with_the_host_ca(dev):
+    (image,) = dev.of_type("docker-build:index:Image")
+    assert image.inputs["builder"] == {"name": "ml-platform"}
+    assert image.inputs["buildArgs"] == {"BASE_IMAGE": "127.0.0.1:5000/ml-platform/python-base:3.11-bookworm"}
+    assert image.inputs["cacheFrom"] == [{"registry": {"ref": "127.0.0.1:5000/breast-cancer:buildcache"}}]
+    secrets = image.inputs["secrets"]
+    assert rpc.is_rpc_secret(secrets)
+    assert secrets["value"]["ca"] == Path("/etc/ssl/certs/ca-certificates.crt").read_text(encoding="utf-8")
 
 
 def test_dev_creates_a_restricted_namespace_and_the_model_objects(dev):
