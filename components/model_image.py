@@ -107,6 +107,9 @@ class ModelImage(pulumi.ComponentResource):
             build_args=dict(build.args) or None,
             target=build.target,
             secrets=build_secrets(build),
+            # The CA bundle never reaches a layer and differs from host to host (and with each ca-certificates update):
+            # a change of it alone must not show up as a rebuild in every preview.
+            ignore_secrets_in_diff_calculation=["ca"] if build.ca_file else None,
             builder=docker_build.BuilderConfigArgs(name=args.builder) if args.builder else None,
             registries=registries,
             cache_from=[cache_from],

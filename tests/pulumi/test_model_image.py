@@ -98,11 +98,14 @@ def test_the_ca_file_is_passed_as_the_build_secret_ca_and_stays_secret(tmp_path)
     secrets = one(registered, IMAGE)["secrets"]
     assert rpc.is_rpc_secret(secrets)
     assert secrets["value"] == {"ca": pem}
+    # Another host's bundle (or an updated one) alone does not rebuild the image.
+    assert one(registered, IMAGE)["ignoreSecretsInDiffCalculation"] == ["ca"]
 
 
 def test_without_a_ca_file_the_build_gets_no_secrets():
     registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
     assert "secrets" not in one(registered, IMAGE)
+    assert "ignoreSecretsInDiffCalculation" not in one(registered, IMAGE)
 
 
 def test_the_named_builder_is_used():
