@@ -7,7 +7,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 PORT ?= 8080
 
-.PHONY: venv test render preview up destroy toolchain cluster cluster-down serve image base-image lock bench promote diff clean
+.PHONY: venv test render stack-file preview up destroy toolchain cluster cluster-down serve image base-image lock bench bench-engine promote diff clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt model/requirements.in
@@ -65,17 +65,14 @@ cluster-down: venv
 # `pulumi up|preview|destroy` of STACK with the local pieces only where none is configured (tools/deploy.py says
 # which it chose): your CLI, login and kube context win. The toolchain is built only when no `pulumi` is on PATH.
 ENGINE_DEPS := venv $(POLICY_VENV)/.installed $(if $(shell command -v pulumi 2>/dev/null),,toolchain)
-define require_stack
-@test -f Pulumi.$(STACK).yaml || { echo "make $@: no stack file Pulumi.$(STACK).yaml (STACK=$(STACK))" >&2; exit 2; }
-endef
-up: $(ENGINE_DEPS)
-	$(require_stack)
+# The stack file is checked first, before anything is built.
+stack-file:
+	@test -f Pulumi.$(STACK).yaml || { echo "make: no stack file Pulumi.$(STACK).yaml (STACK=$(STACK))" >&2; exit 2; }
+up: stack-file $(ENGINE_DEPS)
 	$(PY) -m tools.deploy up --stack $(STACK)
-preview: $(ENGINE_DEPS)
-	$(require_stack)
+preview: stack-file $(ENGINE_DEPS)
 	$(PY) -m tools.deploy preview --stack $(STACK)
-destroy: $(ENGINE_DEPS)
-	$(require_stack)
+destroy: stack-file $(ENGINE_DEPS)
 	$(PY) -m tools.deploy destroy --stack $(STACK)
 
 # The model server, locally without Docker (the README's model server section); trains the example model first if it is missing.
@@ -94,6 +91,11 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 bench: venv $(BENCH_VENV)/.installed $(MODEL_ARTIFACT)
 	command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || true
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The real engine on the local cluster, timed: up from nothing, a no-change preview, a version change, and a
+# 50-model stack's preview beside its offline render (build/bench/engine.json). BENCH_ARGS: e.g. --models 10.
+bench-engine: venv $(POLICY_VENV)/.installed $(CHECKOV_VENV)/.installed toolchain
+	$(PY) -m bench.engine $(BENCH_ARGS)
 
 # The model server image (the README's image section). BASE_IMAGE empty: the Dockerfile's default, python:3.11-slim-bookworm.
 # CA_FILE (default: this machine's CA bundle; empty: none) becomes the BuildKit secret `ca`, trusted by pip in the build.

@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools import toolchain
 from tools.cluster.layout import TOOLCHAIN_BIN, default_layout
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,9 +96,12 @@ def engine_environment(
         choices.append(f"CLI: {own} (yours, from PATH)")
     elif (TOOLCHAIN_BIN / "pulumi").is_file():
         cli = str(TOOLCHAIN_BIN / "pulumi")
-        env["PATH"] = os.pathsep.join([str(TOOLCHAIN_BIN), env.get("PATH", "")])
-        # Every plugin the program needs is built by `make toolchain`; a download could only fail here, later.
-        env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
+        # Every plugin the program needs is built by `make toolchain`; tools/toolchain.py says how the CLI loads them.
+        env = toolchain.engine_env(env)
+        try:
+            toolchain.install_plugins(env)
+        except (OSError, subprocess.CalledProcessError) as error:
+            raise DeployError(f"installing the toolchain's plugins failed: {error}") from None
         choices.append(f"CLI: {cli} (the toolchain's, with its plugins)")
     else:
         raise DeployError("no Pulumi CLI: install one, or build the project's with `make toolchain`")

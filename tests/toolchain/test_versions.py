@@ -5,17 +5,8 @@ from __future__ import annotations
 import re
 
 from tools.cluster.layout import ROOT
-
-VERSIONS = ROOT / "toolchain" / "versions.env"
-
-
-def versions() -> dict[str, str]:
-    table = {}
-    for line in VERSIONS.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            table[name.strip()] = value.strip()
-    return table
+from tools.toolchain import VERSIONS_FILE as VERSIONS
+from tools.toolchain import versions
 
 
 def pinned(requirement: str) -> str:

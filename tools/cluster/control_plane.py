@@ -135,6 +135,9 @@ def start_control_plane(layout: Layout, ports: Ports) -> Pki:
         start(layout, APISERVER, [
             str(binary(APISERVER)),
             f"--advertise-address={HOST}",
+            # The API server listens on loopback only, an address an Endpoints object may not name; so it does not
+            # publish itself behind the `kubernetes` Service (no pod here talks to the API server through it).
+            "--endpoint-reconciler-type=none",
             f"--bind-address={HOST}",
             f"--secure-port={ports.apiserver}",
             f"--etcd-servers=http://{HOST}:{ports.etcd_client}",
@@ -153,6 +156,9 @@ def start_control_plane(layout: Layout, ports: Ports) -> Pki:
             "--allow-privileged=true",
             f"--kubelet-client-certificate={certs.apiserver_kubelet_client.cert}",
             f"--kubelet-client-key={certs.apiserver_kubelet_client.key}",
+            # A real node's kubelet is called at its InternalIP (the bridge address): the default order tries the
+            # node's Hostname address first, and looking that name up would send a DNS query off this machine.
+            "--kubelet-preferred-address-types=InternalIP",
             f"--requestheader-client-ca-file={certs.front_proxy_ca.cert}",
             "--requestheader-allowed-names=front-proxy-client",
             "--requestheader-username-headers=X-Remote-User",
