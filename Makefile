@@ -24,7 +24,15 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-test: venv $(CHECKOV_VENV)/.installed
+# The CrossGuard pack's own venv (policy/.venv), which the engine runs the pack in.
+POLICY_VENV := policy/.venv
+$(POLICY_VENV)/.installed: policy/requirements.txt
+	test -x $(POLICY_VENV)/bin/python || $(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/pip install -q --disable-pip-version-check -r policy/requirements.txt
+	touch $@
+
+# The cluster tests (tests/cluster) also need `make toolchain` and `.ci/provision`; without them they skip, saying so.
+test: venv $(CHECKOV_VENV)/.installed $(POLICY_VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Offline: the real program under mocks; writes OUT, validates, runs policy and checkov.
@@ -46,13 +54,6 @@ promote: venv
 # its plugins and Kubernetes' binaries from Go modules into .toolchain/bin (cached outside the clone: seconds when warm).
 toolchain:
 	bash toolchain/build.sh
-
-# The CrossGuard pack's own venv (policy/.venv), which the engine runs the pack in.
-POLICY_VENV := policy/.venv
-$(POLICY_VENV)/.installed: policy/requirements.txt
-	test -x $(POLICY_VENV)/bin/python || $(PYTHON) -m venv $(POLICY_VENV)
-	$(POLICY_VENV)/bin/pip install -q --disable-pip-version-check -r policy/requirements.txt
-	touch $@
 
 # A single-node cluster on loopback (etcd, API server with Pod Security admission, controller-manager, scheduler,
 # a node) plus the local image builder. Idempotent; `make cluster-down` stops it by pid and removes .cluster/.
