@@ -85,6 +85,8 @@ def test_up_builds_pushes_and_deploys_every_object_at_its_floor(project: Project
     ], result.stdout
     live = deployment(project, DEV_NAMESPACE)
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == image
+    # The new local backend reused the committed salt: `pulumi up` left the stack file as it was.
+    assert (project.path / "Pulumi.dev.yaml").read_text() == (ROOT / "Pulumi.dev.yaml").read_text()
     hpa = project.kube_json("hpa", MODEL, "-n", DEV_NAMESPACE)
     assert live["spec"]["replicas"] == hpa["spec"]["minReplicas"]
     # The ReplicaSet's pods were admitted under Pod Security `restricted` and are ready (the await finished).
