@@ -153,6 +153,13 @@ build_one() {
 # Link NAME's cached build (and its shared data) into the clone.
 link() {
   local dir=$1 name=$2
+  if [[ $name == pulumi ]]; then
+    # A hard link (a copy across file systems), not a symlink: the CLI looks for its bundled language hosts
+    # beside its resolved executable, and the project's pulumi-language-python sits in .toolchain/bin.
+    rm -f "$bin/$name"
+    ln "$dir/$name" "$bin/$name" 2>/dev/null || cp "$dir/$name" "$bin/$name"
+    return
+  fi
   ln -sfn "$dir/$name" "$bin/$name"
   if [[ $name == kwok ]]; then
     mkdir -p "$share/kwok" && ln -sfn "$dir/stages" "$share/kwok/stages"
@@ -164,7 +171,8 @@ check() {
   local name want missing=0
   for name in "${ALL[@]}"; do
     want="$cache/$name-$(version_of "$name")/$name"
-    if [[ ! -x $want || $(readlink "$bin/$name" || true) != "$want" ]]; then
+    if [[ ! -x $want ]] || { [[ $name == pulumi ]] && ! cmp -s "$want" "$bin/$name"; } ||
+      { [[ $name != pulumi ]] && [[ $(readlink "$bin/$name" || true) != "$want" ]]; }; then
       echo "toolchain: $name $(version_of "$name") missing" >&2
       missing=1
     fi

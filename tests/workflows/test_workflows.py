@@ -70,11 +70,12 @@ def test_pull_requests_run_tests_render_both_stacks_and_preview_with_the_policy_
     assert workflow["jobs"]["render"]["strategy"]["matrix"]["stack"] == ["dev", "prod"]
     preview = workflow["jobs"]["preview"]
     assert {entry["stack"] for entry in preview["strategy"]["matrix"]["include"]} == {"dev", "prod"}
-    (step,) = steps_using(workflow, "pulumi/actions")
-    assert step["with"]["command"] == "preview"
-    assert step["with"]["diff"] is True
-    assert step["with"]["comment-on-pr"] is True
-    assert step["with"]["policyPacks"] == "policy"
+    # The same command as on a laptop: `make preview` (tools/deploy.py adds --diff and the policy pack).
+    preview_runs = [step.get("run", "") for step in preview["steps"]]
+    assert any('make preview STACK="$STACK"' in run for run in preview_runs)
+    (cli,) = steps_using(workflow, "pulumi/actions")
+    assert "command" not in cli.get("with", {}), "the action only installs the CLI"
+    assert any("gh pr comment" in run for run in preview_runs)
     assert preview["permissions"]["pull-requests"] == "write"
     assert set(preview["needs"]) == {"test", "render"}
 
@@ -85,9 +86,9 @@ def test_merges_deploy_dev_and_prod_only_through_the_protected_environment():
     dev, prod = workflow["jobs"]["dev"], workflow["jobs"]["prod"]
     assert prod["environment"] == "production"
     assert prod["needs"] == "dev"
-    assert [s["with"]["stack-name"] for s in dev["steps"] if "pulumi/actions" in s.get("uses", "")] == ["dev"]
-    assert [s["with"]["stack-name"] for s in prod["steps"] if "pulumi/actions" in s.get("uses", "")] == ["prod"]
-    assert all(s["with"]["command"] == "up" for s in steps_using(workflow, "pulumi/actions"))
+    assert [s["run"] for s in dev["steps"] if s.get("run", "").startswith("make up")] == ["make up STACK=dev"]
+    assert [s["run"] for s in prod["steps"] if s.get("run", "").startswith("make up")] == ["make up STACK=prod"]
+    assert all("command" not in s.get("with", {}) for s in steps_using(workflow, "pulumi/actions"))
     assert "secrets.KUBECONFIG_PROD }}" not in yaml.safe_dump(dev)
     assert workflow["concurrency"]["cancel-in-progress"] is False
 
