@@ -7,7 +7,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 PORT ?= 8080
 
-.PHONY: venv test render stack-file preview up destroy toolchain cluster cluster-down serve image base-image lock bench bench-engine promote diff clean
+.PHONY: venv test render stack-file preview up destroy toolchain cluster cluster-down serve image base-image lock bench bench-engine bench-render promote diff clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt model/requirements.in
@@ -97,6 +97,10 @@ bench: venv $(BENCH_VENV)/.installed $(MODEL_ARTIFACT)
 # 50-model stack's preview beside its offline render (build/bench/engine.json). BENCH_ARGS: e.g. --models 10.
 bench-engine: venv $(POLICY_VENV)/.installed $(CHECKOV_VENV)/.installed toolchain
 	$(PY) -m bench.engine $(BENCH_ARGS)
+
+# `make render`'s time for 1, 10 and 50 models (build/bench/render.json). BENCH_ARGS: e.g. --models 100 --repeat 3 --profile.
+bench-render: venv $(CHECKOV_VENV)/.installed
+	$(PY) -m bench.render $(BENCH_ARGS)
 
 # The model server image (the README's image section). BASE_IMAGE empty: the Dockerfile's default, python:3.11-slim-bookworm.
 # CA_FILE (default: this machine's CA bundle; empty: none) becomes the BuildKit secret `ca`, trusted by pip in the build.
