@@ -1,6 +1,7 @@
 """Strict schema validation of rendered Kubernetes objects, for every supported Kubernetes version.
 
 Uses kubernetes-validate's strict schemas: an unknown apiVersion/kind or an unknown field is an error.
+Each schema is read and compiled once per process (`tools.schema_cache`), not once per object and version.
 The supported range runs from ``OLDEST_SUPPORTED`` to the newest version the installed
 kubernetes-validate ships, so upgrading that package widens the range without a code change.
 """
@@ -11,11 +12,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema
 from kubernetes_validate import utils as kv
 from packaging.version import Version
 
 # Schema problems name an object exactly as policy violations do: `Kind namespace/name`.
 from policy.violation import describe
+from tools import schema_cache
 
 OLDEST_SUPPORTED = "1.31"
 
@@ -57,7 +60,7 @@ def _field_path(path: Iterable[Any]) -> str:
     return text
 
 
-def _describe(error: kv.ValidationError) -> tuple[str, str]:
+def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     """(field, message) for a schema error; an unknown field is named itself, not its parent."""
     parent = _field_path(error.path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -72,8 +75,8 @@ def _describe(error: kv.ValidationError) -> tuple[str, str]:
 def _check(obj: Mapping[str, Any], version: str) -> tuple[str, str] | None:
     """(field, message) when ``obj`` is invalid for Kubernetes ``version``, else None."""
     try:
-        kv.validate(dict(obj), version, strict=True)
-    except kv.ValidationError as error:
+        schema_cache.validator(version, obj["apiVersion"], obj["kind"]).validate(dict(obj))
+    except jsonschema.ValidationError as error:
         return _describe(error)
     except kv.SchemaNotFoundError:
         return "apiVersion", f"no schema for kind {obj.get('kind')!r} in apiVersion {obj.get('apiVersion')!r}"
