@@ -187,6 +187,10 @@ def start_control_plane(layout: Layout, ports: Ports) -> Pki:
             f"--cluster-signing-cert-file={certs.ca.cert}",
             f"--cluster-signing-key-file={certs.ca.key}",
             "--use-service-account-credentials=true",
+            # A node is NotReady after 3 minutes without a heartbeat, not the default 50 s: on 2 busy cores (an image
+            # build beside the cluster) a late heartbeat is not a dead node, and a NotReady flap marks every pod on it
+            # unready, which kwok never undoes.
+            "--node-monitor-grace-period=180s",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
         ])
     if running_pid(layout, SCHEDULER) is None:
