@@ -63,7 +63,9 @@ def up(layout: Layout, requested_node: str | None, ports: Ports) -> None:
 
 def down(layout: Layout) -> None:
     # The real node first: its pods' containers, mounts, bridge and iptables rules go before the API server does.
-    stopped = real_node.stop_real_node(layout)
+    # Only a cluster that ran a real node has host state to clean (another clone's real node may be running).
+    kind = layout.node_kind_file.read_text().strip() if layout.node_kind_file.exists() else None
+    stopped = real_node.stop_real_node(layout) if kind in (None, "real") and layout.base.exists() else []
     stopped += [name for name in _components() if stop(layout, name)]
     if layout.base.exists():
         shutil.rmtree(layout.base)
