@@ -1,5 +1,5 @@
 """The GitHub workflows: valid against GitHub's workflow schema (check-jsonschema's built-in copy, offline), and
-doing what the README's Delivery section says they do."""
+doing what docs/delivery.md says they do."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def test_promotion_is_dispatched_by_hand_and_opens_a_pull_request():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_secrets_used_are_the_documented_ones(path):
-    documented = (ROOT / "README.md").read_text()
+    documented = (ROOT / "docs" / "delivery.md").read_text()
     text = path.read_text()
     # Direct references, and the names a matrix hands to `secrets[matrix.kubeconfig]`.
     used = re.findall(r"secrets\.([A-Z_]+)", text) + re.findall(r"kubeconfig: ([A-Z_]+)", text)
