@@ -1,0 +1,59 @@
+"""The stack configuration: parsed once, from the raw `ml-platform:*` keys, into a typed `StackConfig`.
+
+One job per module: `schema` (the typed objects), `decode` (engine config -> raw values -> `StackConfig`), `rules`
+(checks that span several keys) and `problems` (the wording: key paths, did-you-mean, `ConfigError`). The public
+names are re-exported here, so `from components.config import StackConfig` is all a user of the components needs.
+"""
+
+from components.config.decode import TOP_LEVEL_KEYS, parse_engine_config, parse_stack_config, raw_project_config
+from components.config.problems import ConfigError
+from components.config.rules import is_pinned_by_digest
+from components.config.schema import (
+    CANARY_TRACK_FLOOR,
+    MODEL_NAME_MAX,
+    PROJECT,
+    RESERVED_ENV,
+    Autoscaling,
+    BuildConfig,
+    Canary,
+    EnvValue,
+    GpuConfig,
+    ModelConfig,
+    Probe,
+    Probes,
+    RegistryConfig,
+    Replicas,
+    Resources,
+    ScalingPolicy,
+    SecretRef,
+    Shutdown,
+    StackConfig,
+)
+
+__all__ = [
+    "CANARY_TRACK_FLOOR",
+    "MODEL_NAME_MAX",
+    "PROJECT",
+    "RESERVED_ENV",
+    "TOP_LEVEL_KEYS",
+    "Autoscaling",
+    "BuildConfig",
+    "Canary",
+    "ConfigError",
+    "EnvValue",
+    "GpuConfig",
+    "ModelConfig",
+    "Probe",
+    "Probes",
+    "RegistryConfig",
+    "Replicas",
+    "Resources",
+    "ScalingPolicy",
+    "SecretRef",
+    "Shutdown",
+    "StackConfig",
+    "is_pinned_by_digest",
+    "parse_engine_config",
+    "parse_stack_config",
+    "raw_project_config",
+]

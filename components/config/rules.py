@@ -1,0 +1,214 @@
+"""The config rules that span several keys, each problem one line naming its key path.
+
+`release_rules` reads the raw (defaults-merged) mapping of a model, so it runs even when other keys of the model
+do not parse and every problem is reported in one go; a pydantic model validator would run only once every field
+parses. `typed_model_rules` and `stack_rules` need parsed values and run once their model is valid.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from components.config.schema import (
+    CANARY_TRACK_FLOOR,
+    DNS_1123_SUBDOMAIN,
+    MODEL_NAME_MAX,
+    PROJECT,
+    RESERVED_ENV,
+    ModelConfig,
+    Replicas,
+    SecretRef,
+    TopLevelConfig,
+)
+from components.labels import CANARY, workload_name
+from components.quantities import parse_quantity
+
+_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# An image tag (the version becomes one) that is also a valid label value (<= 63, alphanumeric at both ends).
+_VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PINNED = re.compile(r"[^@\s]+@sha256:[a-f0-9]{64}")
+
+
+@dataclass(frozen=True)
+class StackFacts:
+    """What the model rules need to know about the stack, read from the raw config (valid or not)."""
+
+    production: bool
+    has_registry: bool
+    project_dir: Path | None = None
+
+
+def release_rules(model: Mapping[str, Any], path: str, facts: StackFacts) -> list[str]:
+    """Rules spanning several keys of one model, checked on the raw (defaults-merged) mapping.
+
+    They run even when other keys of the model are invalid, so every problem is reported in one go.
+    """
+    problems: list[str] = []
+    replicas = model.get("replicas", {})
+    if isinstance(replicas, dict):
+        low, high = replicas.get("min", Replicas().min), replicas.get("max", Replicas().max)
+        if _is_count(low) and _is_count(high) and low > high:
+            problems.append(f"{path}.replicas: min ({low}) must be <= max ({high})")
+        if facts.production and _is_count(low) and low < 2:
+            problems.append(f"{path}.replicas.min: production needs at least 2 replicas to survive a node drain, got {low}")
+    releases: list[tuple[str, Mapping[str, Any]]] = [(path, model)]
+    canary = model.get("canary")
+    if isinstance(canary, dict):
+        releases.append((f"{path}.canary", canary))
+        if canary.get("version") is not None and canary.get("version") == model.get("version"):
+            problems.append(f"{path}.canary.version: {canary['version']!r} is the stable version; a canary needs a new one")
+        high = replicas.get("max", Replicas().max) if isinstance(replicas, dict) else None
+        per_track = CANARY_TRACK_FLOOR[facts.production]
+        if _is_count(high) and high < 2 * per_track:
+            problems.append(
+                f"{path}.replicas.max: a canary needs room for two versions of at least {per_track} pod"
+                f"{'s' if per_track > 1 else ''} each{' in production' if facts.production else ''}; "
+                f"set max >= {2 * per_track}, got {high}"
+            )
+    for where, release in releases:
+        version = release.get("version")
+        if isinstance(version, str) and not _VERSION.match(version):
+            problems.append(
+                f"{where}.version: {version!r} must be an image tag and label value "
+                "(letters, digits, '.', '_', '-'; alphanumeric at both ends; <= 63 characters)"
+            )
+        has_build, has_image = release.get("build") is not None, release.get("image") is not None
+        if has_build == has_image:
+            problems.append(
+                f"{where}: set exactly one of `build` (build from source) or `image` (a digest-pinned reference), "
+                f"got {'both' if has_build else 'neither'}"
+            )
+        if isinstance(release.get("image"), str):
+            problems.extend(_image_problems(release["image"], f"{where}.image", facts))
+        if has_build and facts.production:
+            problems.append(
+                f"{where}.build: production deploys only images pinned by digest; promote one "
+                "(`make promote FROM=dev TO=prod`) and set `image`"
+            )
+        if has_build and not facts.has_registry:
+            problems.append(f"{where}.build: building needs ml-platform:registry.server to push to")
+        build = release.get("build")
+        if facts.project_dir is not None and isinstance(build, dict) and isinstance(build.get("context"), str):
+            if not (facts.project_dir / build["context"]).is_dir():
+                problems.append(f"{where}.build.context: {build['context']!r} is not a directory of the project")
+        if facts.project_dir is not None and isinstance(build, dict) and isinstance(build.get("caFile"), str):
+            ca_problem = _ca_file_problem(facts.project_dir, build["caFile"])
+            if ca_problem:
+                problems.append(f"{where}.build.caFile: {ca_problem}")
+    return problems
+
+
+def _ca_file_problem(project_dir: Path, ca_file: str) -> str | None:
+    """Why `ca_file` (relative to the project, or absolute) cannot be the build's CA secret, or None.
+
+    The program reads it when it builds; checked here, a bad path stops the program before it registers anything.
+    """
+    try:
+        text = (project_dir / ca_file).read_text(encoding="utf-8")
+    except OSError as error:
+        return f"{ca_file!r} is not a readable file ({error.strerror or error})"
+    except UnicodeDecodeError:
+        return f"{ca_file!r} is not a PEM file of CA certificates (not text)"
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        return f"{ca_file!r} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+    return None
+
+
+def canary_name_clashes(models: Mapping[str, ModelConfig]) -> list[str]:
+    """A model named like another model's canary track would share its Deployment, HPA and image names."""
+    problems = []
+    for name, model in models.items():
+        clash = workload_name(name, CANARY)
+        if model.canary is not None and clash in models:
+            problems.append(
+                f"models.{clash}: clashes with the canary of models.{name} (both would own the Deployment and HPA "
+                f"{clash!r}); rename the model"
+            )
+    return problems
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def typed_model_rules(path: str, model: ModelConfig, raw: Mapping[str, Any]) -> list[str]:
+    """Rules that need parsed values (quantities, env): checked once the model itself is valid."""
+    problems: list[str] = []
+    limit = model.resources.cpu_limit
+    if limit is not None and parse_quantity(limit) < parse_quantity(model.resources.cpu):
+        problems.append(f"{path}.resources.cpuLimit: {limit} must be >= the request cpu ({model.resources.cpu})")
+    if model.shutdown.termination_grace_period_seconds <= model.shutdown.pre_stop_sleep_seconds:
+        problems.append(
+            f"{path}.shutdown.terminationGracePeriodSeconds: {model.shutdown.termination_grace_period_seconds} must be "
+            f"longer than preStopSleepSeconds ({model.shutdown.pre_stop_sleep_seconds}) to leave time to drain requests"
+        )
+    for env_name, value in model.env.items():
+        env_path = f"{path}.env.{env_name}"
+        if not _ENV_NAME.match(env_name):
+            problems.append(f"{env_path}: not a valid environment variable name (letters, digits, '_')")
+        elif env_name in RESERVED_ENV:
+            problems.append(f"{env_path}: set by the platform ({', '.join(RESERVED_ENV)}); choose another name")
+        if isinstance(value, SecretRef) and value.secret_key not in raw:
+            problems.append(
+                f"{env_path}.secretKey: {PROJECT}:{value.secret_key} is not set; run "
+                f"`pulumi config set --secret {value.secret_key} <value>`"
+            )
+    return problems
+
+
+def is_pinned_by_digest(image: str) -> bool:
+    """True for `<repository>@sha256:<64 lowercase hex>`, the only reference that names one image forever."""
+    return _PINNED.fullmatch(image) is not None
+
+
+def _image_problems(image: str, path: str, facts: StackFacts) -> list[str]:
+    if any(c.isspace() for c in image) or not image:
+        return [f"{path}: {image!r} is not an image reference"]
+    pinned = is_pinned_by_digest(image)
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else None
+    if facts.production and not pinned:
+        return [f"{path}: production needs an image pinned by digest (<repository>@sha256:<64 hex>), got {image!r}"]
+    if "@" in image and not pinned:
+        return [f"{path}: {image!r} has a malformed digest; expected @sha256:<64 lowercase hex>"]
+    if not pinned and (tag is None or tag == "latest"):
+        return [f"{path}: {image!r} floats; pin a version tag or, better, a digest (@sha256:...)"]
+    return []
+
+
+def model_name_problem(name: str) -> str | None:
+    if len(name) > MODEL_NAME_MAX:
+        return f"model name {name!r} is longer than {MODEL_NAME_MAX} characters"
+    if not _DNS_1035_LABEL.match(name):
+        return (
+            f"model name {name!r} must be a DNS label: lowercase letters, digits and '-', "
+            "starting with a letter and ending with a letter or digit (e.g. iris, fraud-v2)"
+        )
+    return None
+
+
+
+def stack_rules(stack: TopLevelConfig, raw: Mapping[str, Any]) -> list[str]:
+    """Rules on the top-level keys, checked once they parse: names Kubernetes accepts, and registry credentials
+    that come as a pair."""
+    problems: list[str] = []
+    report = problems.append
+    if not _DNS_1123_LABEL.match(stack.namespace) or len(stack.namespace) > 63:
+        report(f"namespace: {stack.namespace!r} is not a DNS-1123 label (lowercase letters, digits, '-'; <= 63)")
+    for index, secret in enumerate(stack.image_pull_secrets):
+        if not DNS_1123_SUBDOMAIN.match(secret) or len(secret) > 253:
+            report(f"imagePullSecrets[{index}]: {secret!r} is not a Secret name (a DNS-1123 subdomain)")
+    if stack.registry and stack.registry.username and "registryPassword" not in raw:
+        report(
+            "registry.username: set, but no password; run "
+            "`pulumi config set --secret registryPassword <password>`"
+        )
+    if "registryPassword" in raw and not (stack.registry and stack.registry.username):
+        # ModelImage logs in only with a username: without one the password would be silently ignored.
+        report(f"{PROJECT}:registryPassword: set, but registry.username is not; the registry login needs both")
+    return problems
