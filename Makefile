@@ -45,12 +45,12 @@ TO ?= prod
 diff: venv
 	$(PY) -m tools.diff --from $(FROM) --to $(TO)
 
-# Copies FROM's deployed image digests and versions into Pulumi.$(TO).yaml (the README's Delivery section).
+# Copies FROM's deployed image digests and versions into Pulumi.$(TO).yaml (docs/delivery.md).
 # OUTPUTS: FROM's outputs as JSON (default: `pulumi stack output --json --stack FROM`); MODEL: only that model.
 promote: venv
 	$(PY) -m tools.promote --from $(FROM) --to $(TO) $(if $(MODEL),--model $(MODEL)) $(if $(OUTPUTS),--outputs $(OUTPUTS))
 
-# The real engine and the local cluster (the README's quickstart). `make toolchain` builds the pinned Pulumi CLI,
+# The real engine and the local cluster (docs/cluster.md). `make toolchain` builds the pinned Pulumi CLI,
 # its plugins and Kubernetes' binaries from Go modules into .toolchain/bin (cached outside the clone: seconds when warm).
 toolchain:
 	bash toolchain/build.sh
@@ -76,14 +76,14 @@ preview: stack-file $(ENGINE_DEPS)
 destroy: stack-file $(ENGINE_DEPS)
 	$(PY) -m tools.deploy destroy --stack $(STACK)
 
-# The model server, locally without Docker (the README's model server section); trains the example model first if it is missing.
+# The model server, locally without Docker (docs/model-server.md); trains the example model first if it is missing.
 MODEL_ARTIFACT := model/artifacts/breast-cancer.onnx
 $(MODEL_ARTIFACT): | venv
 	$(PY) model/train.py --out $@
 serve: venv $(MODEL_ARTIFACT)
 	PYTHONPATH=model PORT=$(PORT) MODEL_PATH=$(MODEL_ARTIFACT) $(PY) -m model_server
 
-# Our server against MLServer 1.7 (its own venv), pinned to one core with wrk on the other (the README's model server section).
+# Our server against MLServer 1.7 (its own venv), pinned to one core with wrk on the other (docs/benchmarks.md).
 BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
@@ -102,7 +102,7 @@ bench-engine: venv $(POLICY_VENV)/.installed $(CHECKOV_VENV)/.installed toolchai
 bench-render: venv $(CHECKOV_VENV)/.installed
 	$(PY) -m bench.render $(BENCH_ARGS)
 
-# The model server image (the README's image section). BASE_IMAGE empty: the Dockerfile's default, python:3.11-slim-bookworm.
+# The model server image (docs/image.md). BASE_IMAGE empty: the Dockerfile's default, python:3.11-slim-bookworm.
 # CA_FILE (default: this machine's CA bundle; empty: none) becomes the BuildKit secret `ca`, trusted by pip in the build.
 TAG ?= ml-platform/model-server:dev
 BASE_IMAGE ?=

@@ -1,6 +1,6 @@
 """Wiring: settings from the environment, JSON logs, the ONNX model, the ASGI app, and uvicorn.
 
-uvicorn (with httptools and uvloop) measured fastest of the servers compared on one core (the README's model server section).
+uvicorn (with httptools and uvloop) measured fastest of the servers compared on one core (docs/adr/0001-http-server.md).
 It runs in this one process, with no worker processes: Kubernetes scales pods, not workers.
 
 On SIGTERM or SIGINT uvicorn stops accepting connections, lets in-flight requests finish (at most

@@ -1,7 +1,7 @@
 """Server settings, read once from environment variables into a typed, validated object.
 
-Each field of `Settings` is one variable, and its default is the variable's default (the README's model server
-section has the table). A bad value stops the server with one line naming the variable, never a traceback.
+Each field of `Settings` is one variable, and its default is the variable's default (docs/model-server.md
+has the table). A bad value stops the server with one line naming the variable, never a traceback.
 """
 
 from __future__ import annotations

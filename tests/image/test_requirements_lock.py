@@ -1,4 +1,4 @@
-"""model/requirements.lock must keep up with model/requirements.in: `make lock` regenerates it (the README's image section)."""
+"""model/requirements.lock must keep up with model/requirements.in: `make lock` regenerates it (docs/image.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`make render` as the README tells a user to run it."""
+"""`make render` as docs/render.md tells a user to run it."""
 
 from __future__ import annotations
 

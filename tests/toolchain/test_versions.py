@@ -1,4 +1,4 @@
-"""The toolchain's one table of versions agrees with what the program and the README ask for."""
+"""The toolchain's one table of versions agrees with what the program asks for (tests/docs checks the README's table)."""
 
 from __future__ import annotations
 
