@@ -36,8 +36,9 @@ def copy_project(destination: Path) -> Path:
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
-    for venv in (".venv", "policy/.venv"):
-        (destination / venv).symlink_to(ROOT / venv)
+    for venv in (".venv", "policy/.venv", ".venv-checkov"):
+        if (ROOT / venv).exists():
+            (destination / venv).symlink_to(ROOT / venv)
     return destination
 
 

@@ -45,8 +45,9 @@ def clusters() -> Iterator[ClusterSession]:
     """The session's local cluster; each module asks for the node kind it needs (`clusters.ensure(kind)`)."""
     reason = missing_prerequisite()
     if reason:
-        # CI provides everything (.ci/run): there a missing piece is a failure, not a skip.
-        if os.environ.get("CI") == "true":
+        # .ci/run provides everything and says so: there a missing piece is a failure, not a skip. (Other CIs, such
+        # as the pull-request workflow's runner, have no toolchain: there these tests skip.)
+        if os.environ.get("ML_PLATFORM_REQUIRE_CLUSTER") == "1":
             pytest.fail(f"CI must run the cluster tests, but {reason}")
         pytest.skip(reason)
     session = ClusterSession()
