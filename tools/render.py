@@ -78,8 +78,26 @@ class CheckReport:
     checked: list[str]
 
 
-def check(rendered: Rendered, files: list[Path] | None, *, run_checkov: bool = True) -> CheckReport:
-    """Every problem with the rendered objects: schema, policy, then checkov (on the written files)."""
+def check(
+    rendered: Rendered, files: list[Path] | None, *, run_checkov: bool = True, scan: checkov_scan.Scan | None = None
+) -> CheckReport:
+    """Every problem with the rendered objects: schema, policy, then checkov (on the written files).
+
+    checkov runs in its own process while the schema and the policy are checked here; ``scan``, when given, is
+    one started before the program ran (see `main`). Its problems are still listed last.
+    """
+    checkov = None
+    if run_checkov and files:
+        checkov = scan or checkov_scan.Scan()
+        checkov.start(files)
+    try:
+        return _check_all(rendered, checkov)
+    finally:
+        if checkov is not None and checkov is not scan:
+            checkov.close()
+
+
+def _check_all(rendered: Rendered, checkov: checkov_scan.Scan | None) -> CheckReport:
     versions = validate.supported_versions()
     problems = [f"schema: {problem}" for problem in validate.validate_objects(rendered.objects, versions)]
     checked = [f"schema (Kubernetes {validate.version_span(versions)}, strict)"]
@@ -88,9 +106,9 @@ def check(rendered: Rendered, files: list[Path] | None, *, run_checkov: bool = T
     )
     problems += [f"policy: {violation}" for violation in policy.evaluate(rendered.objects, context)]
     checked.append(f"policy ({context.environment})")
-    if run_checkov and files:
+    if checkov is not None:
         try:
-            result = checkov_scan.scan_files(files)
+            result = checkov.result()
         except checkov_scan.CheckovUnavailable as error:
             problems.append(f"checkov: {error}")
         else:
@@ -119,8 +137,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
+    scan: checkov_scan.Scan | None = None
     try:
         args = _arguments(argv)
+        # Started first, checkov imports itself (~2.5 s) while the program runs; see checkov_scan.Scan.
+        scan = None if args.skip_checkov else checkov_scan.Scan()
         rendered = render_stack(args.stack, project_dir=args.project_dir)
         out = args.out or Path("build") / args.stack
         try:
@@ -128,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as error:
             raise UsageError(f"cannot write to --out {out}: {error.strerror or error}") from None
         print(format_table(summary_rows(rendered.objects)))
-        report = check(rendered, files, run_checkov=not args.skip_checkov)
+        report = check(rendered, files, run_checkov=not args.skip_checkov, scan=scan)
     except UsageError as error:
         print(f"render: {error}", file=sys.stderr)
         return 2
@@ -136,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 1
+    finally:
+        if scan is not None:
+            scan.close()  # stops a checkov the render never needed (a bad stack file, say)
     sys.stdout.flush()  # the table first, then the problems, when both go to one terminal or log
     for problem in report.problems:
         print(problem, file=sys.stderr)
