@@ -6,10 +6,11 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components.config import ConfigError, StackConfig, parse_engine_config
-from components.model_image import ModelImage, ModelImageArgs
 from components.labels import workload_name
+from components.model_image import ModelImage, ModelImageArgs
 from components.model_service import ModelService, ModelServiceArgs
 from components.namespace import create_namespace
+from conventions import CANARY, PROJECT, STABLE
 
 
 def read_config() -> StackConfig:
@@ -19,7 +20,11 @@ def read_config() -> StackConfig:
     secret_keys |= {key for key in engine if runtime_config.is_config_secret(key)}
     try:
         return parse_engine_config(
-            engine, secret_keys, stack_file=f"Pulumi.{pulumi.get_stack()}.yaml", project_dir=Path.cwd()
+            engine,
+            secret_keys,
+            stack_file=f"Pulumi.{pulumi.get_stack()}.yaml",
+            project=PROJECT,
+            project_dir=Path.cwd(),
         )
     except ConfigError as error:
         # RunError: the CLI prints the message alone, no traceback, and exits non-zero; nothing was registered.
@@ -57,8 +62,8 @@ for name, model in stack.models.items():
         ModelServiceArgs(
             config=model,
             namespace=namespace,
-            image=deployed_image(stack, name, "stable", model),
-            canary_image=deployed_image(stack, name, "canary", model.canary) if model.canary else None,
+            image=deployed_image(stack, name, STABLE, model),
+            canary_image=deployed_image(stack, name, CANARY, model.canary) if model.canary else None,
             secret_env={env: stack.secret(key) for env, key in model.secret_env.items()},
             production=stack.production,
             image_pull_secrets=stack.image_pull_secrets,

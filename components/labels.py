@@ -1,4 +1,4 @@
-"""The recommended `app.kubernetes.io/*` labels, and the selectors built from them.
+"""The labels and selectors of a model's objects, built from the conventions in `conventions.py`.
 
 Selectors use only labels that never change for the life of a Deployment (a Deployment's selector is immutable):
 the model name and the track. The version label changes with every release, so it is never part of a selector.
@@ -6,13 +6,19 @@ the model name and the track. The version label changes with every release, so i
 
 from __future__ import annotations
 
-PART_OF = "ml-platform"
-COMPONENT = "model-server"
-MANAGED_BY = "pulumi"
-# Stable and canary pods of one model share the Service but have their own Deployment, HPA and PDB.
-TRACK_LABEL = "ml-platform/track"
-STABLE = "stable"
-CANARY = "canary"
+from conventions import (
+    COMPONENT,
+    COMPONENT_LABEL,
+    INSTANCE_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    NAME_LABEL,
+    PART_OF,
+    PART_OF_LABEL,
+    STABLE,
+    TRACK_LABEL,
+    VERSION_LABEL,
+)
 
 
 def workload_name(model: str, track: str) -> str:
@@ -22,7 +28,7 @@ def workload_name(model: str, track: str) -> str:
 
 def model_selector(model: str) -> dict[str, str]:
     """Selects every pod of a model, stable and canary: the Service and the NetworkPolicy use it."""
-    return {"app.kubernetes.io/name": model, "app.kubernetes.io/instance": model}
+    return {NAME_LABEL: model, INSTANCE_LABEL: model}
 
 
 def track_selector(model: str, track: str = STABLE) -> dict[str, str]:
@@ -34,11 +40,12 @@ def standard_labels(model: str, version: str, track: str | None = None) -> dict[
     """The recommended labels for an object of `model` at `version` (with the track for per-track objects)."""
     labels = {
         **model_selector(model),
-        "app.kubernetes.io/version": version,
-        "app.kubernetes.io/component": COMPONENT,
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
+        VERSION_LABEL: version,
+        COMPONENT_LABEL: COMPONENT,
+        PART_OF_LABEL: PART_OF,
+        MANAGED_BY_LABEL: MANAGED_BY,
     }
     if track is not None:
         labels[TRACK_LABEL] = track
     return labels
+

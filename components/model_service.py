@@ -14,10 +14,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.canary import TrackReplicas, split_replicas
-from components.config import CANARY_TRACK_FLOOR, ModelConfig, ScalingPolicy
-from components.labels import CANARY, STABLE, model_selector, standard_labels, track_selector, workload_name
+from components.config import ModelConfig, ScalingPolicy
+from components.labels import model_selector, standard_labels, track_selector, workload_name
 from components.pod_spec import Release, pod_template, secret_name
 from components.probes import PORT_NAME
+from conventions import CANARY, STABLE, canary_track_floor
 
 TYPE_TOKEN = "ml-platform:index:ModelService"
 
@@ -45,7 +46,7 @@ def track_replicas(config: ModelConfig, production: bool) -> dict[str, TrackRepl
     """HPA bounds per track: the model's bounds, or split by the canary weight."""
     if config.canary is None:
         return {STABLE: TrackReplicas(config.replicas.min, config.replicas.max)}
-    stable, canary = split_replicas(config.replicas, config.canary.weight, floor=CANARY_TRACK_FLOOR[production])
+    stable, canary = split_replicas(config.replicas, config.canary.weight, floor=canary_track_floor(production))
     return {STABLE: stable, CANARY: canary}
 
 

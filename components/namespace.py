@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import MANAGED_BY, PART_OF
+from conventions import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, PART_OF_LABEL
 
 PSA_LEVEL = "restricted"
 
@@ -18,8 +18,8 @@ def namespace_labels(name: str) -> dict[str, str]:
         "pod-security.kubernetes.io/enforce-version": "latest",
         "pod-security.kubernetes.io/audit": PSA_LEVEL,
         "pod-security.kubernetes.io/warn": PSA_LEVEL,
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
+        PART_OF_LABEL: PART_OF,
+        MANAGED_BY_LABEL: MANAGED_BY,
     }
 
 

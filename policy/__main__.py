@@ -11,11 +11,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
+from conventions import PROJECT  # noqa: E402
 from policy.pack import PACK_NAME, POLICIES  # noqa: E402
 
 PolicyPack(
     name=PACK_NAME,
     policies=POLICIES,
     enforcement_level=EnforcementLevel.MANDATORY,
-    description="ml-platform: Pod Security 'restricted', digest-pinned images, sane scaling, safe Services.",
+    description=f"{PROJECT}: Pod Security 'restricted', digest-pinned images, sane scaling, safe Services.",
 )

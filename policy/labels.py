@@ -7,22 +7,18 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from conventions import INSTANCE_LABEL, MANAGED_BY_LABEL, NAME_LABEL, VERSION_LABEL
 from policy.violation import PolicyContext, Violation, describe
 from policy.workloads import pod_template
 
 RECOMMENDED_LABELS = "recommended-labels"
 
 # On every object that belongs to a model.
-OBJECT_LABELS = (
-    "app.kubernetes.io/name",
-    "app.kubernetes.io/instance",
-    "app.kubernetes.io/version",
-    "app.kubernetes.io/managed-by",
-)
+OBJECT_LABELS = (NAME_LABEL, INSTANCE_LABEL, VERSION_LABEL, MANAGED_BY_LABEL)
 # On pod templates: what dashboards and `kubectl get pods -l` select by.
-POD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version")
+POD_LABELS = (NAME_LABEL, INSTANCE_LABEL, VERSION_LABEL)
 # A Namespace is shared by every model in the stack: it can only say who manages it.
-NAMESPACE_LABELS = ("app.kubernetes.io/managed-by",)
+NAMESPACE_LABELS = (MANAGED_BY_LABEL,)
 
 
 def check_recommended_labels(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:

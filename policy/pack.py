@@ -26,11 +26,11 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from conventions import DEVELOPMENT, ENVIRONMENTS, PRODUCTION, PROJECT
 from policy.rules import RULES, Rule
 from policy.violation import PolicyContext, describe
 
-PROJECT = "ml-platform"
-PACK_NAME = "ml-platform-policies"
+PACK_NAME = f"{PROJECT}-policies"
 
 # `kubernetes:apps/v1:Deployment`; `core` is the legacy group, whose apiVersion is just `v1`.
 _KUBERNETES_TYPE = re.compile(r"^kubernetes:(?P<group>[a-z0-9.-]+)/(?P<version>[a-z0-9]+):(?P<kind>[A-Za-z]+)$")
@@ -39,7 +39,7 @@ _NOT_API_OBJECTS = {"helm.sh", "yaml", "kustomize"}
 
 CONFIG_SCHEMA = PolicyConfigSchema(
     properties={
-        "environment": {"type": "string", "enum": ["development", "production"]},
+        "environment": {"type": "string", "enum": list(ENVIRONMENTS)},
         "allowLoadBalancer": {"type": "boolean"},
     },
 )
@@ -89,9 +89,9 @@ def policy_context(policy_config: Mapping[str, Any], config: Mapping[str, Any] |
     one (an old CLI, or a pack run outside a stack) the pack is strict: production, no load balancer.
     """
     if config is None:
-        environment, allow = "production", False
+        environment, allow = PRODUCTION, False
     else:
-        environment = str(config.get(f"{PROJECT}:environment", "development"))
+        environment = str(config.get(f"{PROJECT}:environment", DEVELOPMENT))
         allow = _is_true(config.get(f"{PROJECT}:allowLoadBalancer", False))
     environment = str(policy_config.get("environment", environment))
     allow = _is_true(policy_config.get("allowLoadBalancer", allow))

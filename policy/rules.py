@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal
 
+from conventions import PRODUCTION_MIN_REPLICAS
 from policy import containers, images, labels, pod_security, scaling, services
 from policy.violation import PolicyContext, Violation
 
@@ -39,7 +40,7 @@ RULES: tuple[Rule, ...] = (
          "object", images.check_image_tag),
     Rule(images.IMAGE_DIGEST, "Outside development, images are pinned by sha256 digest.",
          "object", images.check_image_digest),
-    Rule(scaling.HPA_BOUNDS, "HPA minReplicas <= maxReplicas, and >= 2 in production.",
+    Rule(scaling.HPA_BOUNDS, f"HPA minReplicas <= maxReplicas, and >= {PRODUCTION_MIN_REPLICAS} in production.",
          "object", scaling.check_hpa_bounds),
     Rule(scaling.PDB_DRAIN, "PodDisruptionBudgets never block node drains.",
          "stack", scaling.check_pdb_allows_drain),

@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
+from conventions import PRODUCTION_MIN_REPLICAS
 from policy.violation import PolicyContext, Violation, describe
 from policy.workloads import namespace_of, pod_template, selector_matches
 
 HPA_BOUNDS = "hpa-bounds"
 PDB_DRAIN = "pdb-allows-node-drain"
-
-PRODUCTION_MIN_REPLICAS = 2
 
 
 def check_hpa_bounds(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from conventions import PROJECT
 from policy.violation import PolicyContext, Violation, describe
 from policy.workloads import namespace_of, pod_template, selector_matches
 
@@ -43,4 +44,4 @@ def check_no_load_balancer(obj: dict[str, Any], context: PolicyContext) -> Itera
         return
     if (obj.get("spec") or {}).get("type") == "LoadBalancer":
         yield Violation(NO_LOAD_BALANCER, describe(obj), "spec.type",
-                        "LoadBalancer is not allowed in this stack (set ml-platform:allowLoadBalancer to allow it)")
+                        f"LoadBalancer is not allowed in this stack (set {PROJECT}:allowLoadBalancer to allow it)")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Environment = Literal["development", "production"]
+from conventions import DEVELOPMENT, PRODUCTION
 
 
 @dataclass(frozen=True)
@@ -16,13 +16,13 @@ class PolicyContext:
     so a typo never relaxes a rule. `allow_load_balancer` is `ml-platform:allowLoadBalancer`.
     """
 
-    environment: str = "production"
+    environment: str = PRODUCTION
     allow_load_balancer: bool = False
 
     @property
     def is_development(self) -> bool:
         """True only for a stack that says exactly `development`."""
-        return self.environment == "development"
+        return self.environment == DEVELOPMENT
 
     @property
     def is_production(self) -> bool:

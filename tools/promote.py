@@ -36,7 +36,8 @@ from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from components.config import PROJECT, ConfigError, is_pinned_by_digest
+from components.config import ConfigError
+from conventions import PROJECT, is_pinned_by_digest
 from tools.deploy import DeployError, engine_environment
 from tools.stack_run import ROOT, parse_config, stack_file
 

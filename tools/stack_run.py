@@ -28,6 +28,7 @@ from pulumi.runtime import stack as runtime_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from components.config import StackConfig, parse_engine_config
+from conventions import project_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,12 +88,6 @@ class StackRun:
             for r in self.resources
             if r.type.startswith("kubernetes:") and "kind" in r.outputs and "apiVersion" in r.outputs
         ]
-
-
-def project_name(project_dir: Path = ROOT) -> str:
-    """The `name` from Pulumi.yaml."""
-    with open(project_dir / "Pulumi.yaml", encoding="utf-8") as f:
-        return yaml.safe_load(f)["name"]
 
 
 def stack_file(stack: str, project_dir: Path = ROOT) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from components.labels import STABLE, TRACK_LABEL
+from conventions import NAME_LABEL, STABLE, TRACK_LABEL, VERSION_LABEL
 
 HEADER = ("MODEL", "VERSION", "IMAGE", "REPLICAS", "CPU", "MEMORY")
 
@@ -46,14 +46,14 @@ def summary_rows(objects: list[Mapping[str, Any]]) -> list[tuple[str, ...]]:
     for deployment in (obj for obj in objects if obj.get("kind") == "Deployment"):
         name = _get(deployment, "metadata", "name") or "?"
         labels = _get(deployment, "metadata", "labels") or {}
-        model = labels.get("app.kubernetes.io/name", name)
+        model = labels.get(NAME_LABEL, name)
         track = labels.get(TRACK_LABEL)
         container = _get(deployment, "spec", "template", "spec", "containers", 0) or {}
         requests = _get(container, "resources", "requests") or {}
         replicas = bounds.get((_get(deployment, "metadata", "namespace"), name))
         rows.append((
             f"{model} ({track})" if track and track != STABLE else str(model),
-            str(labels.get("app.kubernetes.io/version", "?")),
+            str(labels.get(VERSION_LABEL, "?")),
             str(container.get("image", "?")),
             replicas or str(_get(deployment, "spec", "replicas") or 1),
             str(requests.get("cpu", "-")),

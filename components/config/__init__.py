@@ -7,11 +7,8 @@ names are re-exported here, so `from components.config import StackConfig` is al
 
 from components.config.decode import TOP_LEVEL_KEYS, parse_engine_config, parse_stack_config, raw_project_config
 from components.config.problems import ConfigError
-from components.config.rules import is_pinned_by_digest
 from components.config.schema import (
-    CANARY_TRACK_FLOOR,
     MODEL_NAME_MAX,
-    PROJECT,
     RESERVED_ENV,
     Autoscaling,
     BuildConfig,
@@ -31,9 +28,7 @@ from components.config.schema import (
 )
 
 __all__ = [
-    "CANARY_TRACK_FLOOR",
     "MODEL_NAME_MAX",
-    "PROJECT",
     "RESERVED_ENV",
     "TOP_LEVEL_KEYS",
     "Autoscaling",
@@ -52,7 +47,6 @@ __all__ = [
     "SecretRef",
     "Shutdown",
     "StackConfig",
-    "is_pinned_by_digest",
     "parse_engine_config",
     "parse_stack_config",
     "raw_project_config",

@@ -20,7 +20,8 @@ from components.config.rules import (
     stack_rules,
     typed_model_rules,
 )
-from components.config.schema import PROJECT, ModelConfig, StackConfig, TopLevelConfig
+from components.config.schema import ModelConfig, StackConfig, TopLevelConfig
+from conventions import PRODUCTION, PROJECT
 
 # Top-level keys under `ml-platform:` and what they hold (also the did-you-mean vocabulary).
 TOP_LEVEL_KEYS = (
@@ -103,7 +104,7 @@ def parse_stack_config(
         problems.extend(unknown_keys(ModelConfig, defaults, "defaults"))
 
     facts = StackFacts(
-        production=raw.get("environment") == "production",
+        production=raw.get("environment") == PRODUCTION,
         has_registry=isinstance(raw.get("registry"), dict),
         project_dir=project_dir,
     )
@@ -152,7 +153,7 @@ def _parse_models(
     models_raw = raw.get("models")
     models: dict[str, ModelConfig] = {}
     if models_raw is None:
-        report("models: required; add at least one model under ml-platform:models")
+        report(f"models: required; add at least one model under {PROJECT}:models")
     elif not isinstance(models_raw, dict) or not models_raw:
         report(f"models: must be a non-empty mapping of model name -> settings, got {shown(models_raw)}")
     else:

@@ -13,25 +13,29 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from components.config.schema import (
-    CANARY_TRACK_FLOOR,
     DNS_1123_SUBDOMAIN,
     MODEL_NAME_MAX,
-    PROJECT,
     RESERVED_ENV,
     ModelConfig,
     Replicas,
     SecretRef,
     TopLevelConfig,
 )
-from components.labels import CANARY, workload_name
+from components.labels import workload_name
 from components.quantities import parse_quantity
+from conventions import (
+    CANARY,
+    PRODUCTION_MIN_REPLICAS,
+    PROJECT,
+    canary_track_floor,
+    parse_image_reference,
+)
 
 _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # An image tag (the version becomes one) that is also a valid label value (<= 63, alphanumeric at both ends).
 _VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PINNED = re.compile(r"[^@\s]+@sha256:[a-f0-9]{64}")
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,11 @@ def release_rules(model: Mapping[str, Any], path: str, facts: StackFacts) -> lis
         low, high = replicas.get("min", Replicas().min), replicas.get("max", Replicas().max)
         if _is_count(low) and _is_count(high) and low > high:
             problems.append(f"{path}.replicas: min ({low}) must be <= max ({high})")
-        if facts.production and _is_count(low) and low < 2:
-            problems.append(f"{path}.replicas.min: production needs at least 2 replicas to survive a node drain, got {low}")
+        if facts.production and _is_count(low) and low < PRODUCTION_MIN_REPLICAS:
+            problems.append(
+                f"{path}.replicas.min: production needs at least {PRODUCTION_MIN_REPLICAS} replicas to survive "
+                f"a node drain, got {low}"
+            )
     releases: list[tuple[str, Mapping[str, Any]]] = [(path, model)]
     canary = model.get("canary")
     if isinstance(canary, dict):
@@ -63,7 +70,7 @@ def release_rules(model: Mapping[str, Any], path: str, facts: StackFacts) -> lis
         if canary.get("version") is not None and canary.get("version") == model.get("version"):
             problems.append(f"{path}.canary.version: {canary['version']!r} is the stable version; a canary needs a new one")
         high = replicas.get("max", Replicas().max) if isinstance(replicas, dict) else None
-        per_track = CANARY_TRACK_FLOOR[facts.production]
+        per_track = canary_track_floor(facts.production)
         if _is_count(high) and high < 2 * per_track:
             problems.append(
                 f"{path}.replicas.max: a canary needs room for two versions of at least {per_track} pod"
@@ -91,7 +98,7 @@ def release_rules(model: Mapping[str, Any], path: str, facts: StackFacts) -> lis
                 "(`make promote FROM=dev TO=prod`) and set `image`"
             )
         if has_build and not facts.has_registry:
-            problems.append(f"{where}.build: building needs ml-platform:registry.server to push to")
+            problems.append(f"{where}.build: building needs {PROJECT}:registry.server to push to")
         build = release.get("build")
         if facts.project_dir is not None and isinstance(build, dict) and isinstance(build.get("context"), str):
             if not (facts.project_dir / build["context"]).is_dir():
@@ -161,17 +168,11 @@ def typed_model_rules(path: str, model: ModelConfig, raw: Mapping[str, Any]) -> 
     return problems
 
 
-def is_pinned_by_digest(image: str) -> bool:
-    """True for `<repository>@sha256:<64 lowercase hex>`, the only reference that names one image forever."""
-    return _PINNED.fullmatch(image) is not None
-
-
 def _image_problems(image: str, path: str, facts: StackFacts) -> list[str]:
     if any(c.isspace() for c in image) or not image:
         return [f"{path}: {image!r} is not an image reference"]
-    pinned = is_pinned_by_digest(image)
-    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
-    tag = last.split(":", 1)[1] if ":" in last else None
+    reference = parse_image_reference(image)
+    pinned, tag = reference.is_pinned, reference.tag
     if facts.production and not pinned:
         return [f"{path}: production needs an image pinned by digest (<repository>@sha256:<64 hex>), got {image!r}"]
     if "@" in image and not pinned:

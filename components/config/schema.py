@@ -8,14 +8,13 @@ field they check. Rules that span several keys, and the wording of every problem
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from components.quantities import QuantityError, has_milli_suffix, parse_quantity
-
-PROJECT = "ml-platform"
+from conventions import DEVELOPMENT, PRODUCTION, Environment
 
 # A model name becomes the Deployment, Service and ServiceAccount name. Services need an RFC 1035 label (a
 # DNS-1123 label that starts with a letter); 56 characters leave room for the `-canary` suffix within 63.
@@ -27,9 +26,6 @@ _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*$")
 _CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 # A buildx builder name, as `docker buildx create --name` accepts it (buildx's store.ValidateName).
 _BUILDX_BUILDER = re.compile(r"^[A-Za-z][A-Za-z0-9._-]*$")
-# Pods each track keeps at least while a canary runs, by `production`: two in production, so a node drain never takes
-# a whole track away (the model service splits the replicas with this floor).
-CANARY_TRACK_FLOOR = {False: 1, True: 2}
 # Set by the platform on every pod (the model server contract); a user value would be silently overridden.
 RESERVED_ENV = ("PORT", "MODEL_NAME", "MODEL_VERSION", "SHUTDOWN_TIMEOUT_SECONDS")
 
@@ -228,7 +224,7 @@ class RegistryConfig(_Model):
 class StackConfig(_Model):
     """The whole stack, typed. Secret values stay out of repr and out of any dump."""
 
-    environment: Literal["development", "production"] = "development"
+    environment: Environment = DEVELOPMENT
     namespace: str
     create_namespace: bool = True
     registry: RegistryConfig | None = None
@@ -241,7 +237,7 @@ class StackConfig(_Model):
     @property
     def production(self) -> bool:
         """True for the production environment (stricter rules, topology spread)."""
-        return self.environment == "production"
+        return self.environment == PRODUCTION
 
     def secret(self, key: str):
         """The secret config value `ml-platform:<key>` as a secret `pulumi.Output`."""
@@ -259,7 +255,7 @@ class StackConfig(_Model):
 class TopLevelConfig(_Model):
     """The scalar top-level keys, validated apart from the models."""
 
-    environment: Literal["development", "production"] = "development"
+    environment: Environment = DEVELOPMENT
     namespace: str = Field(min_length=1)
     create_namespace: bool = True
     registry: RegistryConfig | None = None

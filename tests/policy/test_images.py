@@ -1,9 +1,6 @@
 """Image references: no :latest or untagged images; pinned by digest outside development."""
 
-import pytest
-
 from policy import PolicyContext, evaluate
-from policy.images import parse_image
 from tests.policy import manifests as m
 
 DEV = PolicyContext(environment="development")
@@ -18,19 +15,6 @@ def with_image(image):
 
 def rules_broken(image, context):
     return sorted({v.rule for v in evaluate([with_image(image)], context)})
-
-
-@pytest.mark.parametrize("reference,expected", [
-    ("nginx", ("nginx", None, None)),
-    ("nginx:1.27", ("nginx", "1.27", None)),
-    ("localhost:5001/breast-cancer", ("localhost:5001/breast-cancer", None, None)),
-    ("localhost:5001/breast-cancer:1.0", ("localhost:5001/breast-cancer", "1.0", None)),
-    (f"localhost:5001/breast-cancer@{m.DIGEST}", ("localhost:5001/breast-cancer", None, m.DIGEST)),
-    (f"r.io/a/b:2@{m.DIGEST}", ("r.io/a/b", "2", m.DIGEST)),
-])
-def test_image_references_are_split_like_the_runtime_does(reference, expected):
-    parsed = parse_image(reference)
-    assert (parsed.repository, parsed.tag, parsed.digest) == expected
 
 
 def test_latest_tag_is_rejected():

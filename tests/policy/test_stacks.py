@@ -4,8 +4,9 @@ import copy
 
 import pytest
 
+from conventions import PROJECT
 from policy import PolicyContext, evaluate
-from policy.pack import PROJECT, policy_context
+from policy.pack import policy_context
 from tools.stack_run import load_stack_config, run_stack
 
 
