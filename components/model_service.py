@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 from components.canary import TrackReplicas, split_replicas
 from components.config import ModelConfig, ScalingPolicy
 from components.labels import model_selector, standard_labels, track_selector, workload_name
-from components.pod_spec import Release, pod_template, secret_name
+from components.pod_spec import TrackRelease, build_pod_template, secret_name
 from components.probes import PORT_NAME
 from conventions import CANARY, STABLE, canary_track_floor
 
@@ -78,11 +78,11 @@ class ModelService(pulumi.ComponentResource):
 
         self.secret = self._secret(name, args, child)
 
-        releases = [Release(STABLE, config.version, args.image)]
+        releases = [TrackRelease(STABLE, config.version, args.image)]
         if config.canary is not None:
             if args.canary_image is None:
                 raise ValueError(f"ModelService {name}: config has a canary but no canary_image was given")
-            releases.append(Release(CANARY, config.canary.version, args.canary_image))
+            releases.append(TrackRelease(CANARY, config.canary.version, args.canary_image))
         bounds = track_replicas(config, args.production)
 
         self.deployments: dict[str, k8s.apps.v1.Deployment] = {}
@@ -186,7 +186,7 @@ class ModelService(pulumi.ComponentResource):
         self,
         model: str,
         args: ModelServiceArgs,
-        release: Release,
+        release: TrackRelease,
         bounds: TrackReplicas,
         child: pulumi.ResourceOptions,
     ) -> None:
@@ -216,7 +216,7 @@ class ModelService(pulumi.ComponentResource):
                 ),
                 min_ready_seconds=5,
                 revision_history_limit=5,
-                template=pod_template(
+                template=build_pod_template(
                     model,
                     config,
                     release,

@@ -24,7 +24,7 @@ HOSTNAME_KEY = "kubernetes.io/hostname"
 
 
 @dataclass(frozen=True)
-class Release:
+class TrackRelease:
     """What one track of a model runs: its version and the digest-pinned image reference."""
 
     track: str
@@ -94,7 +94,7 @@ def resource_requirements(config: ModelConfig) -> k8s.core.v1.ResourceRequiremen
 
 
 def container(
-    model: str, config: ModelConfig, release: Release, secret: pulumi.Input[str] | None = None
+    model: str, config: ModelConfig, release: TrackRelease, secret: pulumi.Input[str] | None = None
 ) -> k8s.core.v1.ContainerArgs:
     """The model server container (`secret`: the Kubernetes name of the model's Secret, if it has one)."""
     return k8s.core.v1.ContainerArgs(
@@ -155,10 +155,10 @@ def scrape_annotations(config: ModelConfig) -> dict[str, str]:
     return {"prometheus.io/scrape": "true", "prometheus.io/port": str(config.port), "prometheus.io/path": METRICS_PATH}
 
 
-def pod_template(
+def build_pod_template(
     model: str,
     config: ModelConfig,
-    release: Release,
+    release: TrackRelease,
     *,
     service_account: pulumi.Input[str],
     spread: bool,

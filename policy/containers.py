@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from policy.violation import PolicyContext, Violation, describe
-from policy.workloads import LONG_RUNNING_KINDS, containers, pod_template
+from policy.violation import PolicyContext, Violation, object_ref
+from policy.workloads import LONG_RUNNING_KINDS, containers, pod_template_of
 
 RESOURCES = "resource-requests-and-memory-limit"
 PROBES = "probes"
@@ -14,7 +14,7 @@ PROBES = "probes"
 def check_resources(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
     """Every container requests CPU and memory (so the scheduler can place it) and caps memory (so one pod
     cannot starve its node)."""
-    template = pod_template(obj)
+    template = pod_template_of(obj)
     if template is None:
         return
     for container in containers(template, ("initContainers", "containers")):
@@ -23,9 +23,9 @@ def check_resources(obj: dict[str, Any], context: PolicyContext) -> Iterator[Vio
         where = f"{container.path}.resources"
         for resource in ("cpu", "memory"):
             if not requests.get(resource):
-                yield Violation(RESOURCES, describe(obj), f"{where}.requests.{resource}", "must be set")
+                yield Violation(RESOURCES, object_ref(obj), f"{where}.requests.{resource}", "must be set")
         if not limits.get("memory"):
-            yield Violation(RESOURCES, describe(obj), f"{where}.limits.memory", "must be set")
+            yield Violation(RESOURCES, object_ref(obj), f"{where}.limits.memory", "must be set")
 
 
 def check_probes(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
@@ -33,10 +33,10 @@ def check_probes(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violat
     (a stuck process is restarted)."""
     if obj.get("kind") not in LONG_RUNNING_KINDS:
         return
-    template = pod_template(obj)
+    template = pod_template_of(obj)
     if template is None:
         return
     for container in containers(template, ("containers",)):
         for probe in ("readinessProbe", "livenessProbe"):
             if not container.spec.get(probe):
-                yield Violation(PROBES, describe(obj), f"{container.path}.{probe}", "must be set")
+                yield Violation(PROBES, object_ref(obj), f"{container.path}.{probe}", "must be set")

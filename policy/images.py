@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from conventions import parse_image_reference
-from policy.violation import PolicyContext, Violation, describe
-from policy.workloads import containers, pod_template
+from policy.violation import PolicyContext, Violation, object_ref
+from policy.workloads import containers, pod_template_of
 
 IMAGE_TAG = "image-tag"
 IMAGE_DIGEST = "image-digest"
 
 def _images(obj: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    template = pod_template(obj)
+    template = pod_template_of(obj)
     if template is None:
         return
     for container in containers(template):
@@ -24,15 +24,15 @@ def check_image_tag(obj: dict[str, Any], context: PolicyContext) -> Iterator[Vio
     unless a digest pins them anyway."""
     for field, image in _images(obj):
         if not isinstance(image, str) or not image:
-            yield Violation(IMAGE_TAG, describe(obj), field, "must be set")
+            yield Violation(IMAGE_TAG, object_ref(obj), field, "must be set")
             continue
         reference = parse_image_reference(image)
         if reference.is_pinned:
             continue
         if reference.tag is None:
-            yield Violation(IMAGE_TAG, describe(obj), field, f"{image} has no tag (it would pull :latest)")
+            yield Violation(IMAGE_TAG, object_ref(obj), field, f"{image} has no tag (it would pull :latest)")
         elif reference.tag == "latest":
-            yield Violation(IMAGE_TAG, describe(obj), field, f"{image} uses the :latest tag")
+            yield Violation(IMAGE_TAG, object_ref(obj), field, f"{image} uses the :latest tag")
 
 
 def check_image_digest(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
@@ -41,4 +41,4 @@ def check_image_digest(obj: dict[str, Any], context: PolicyContext) -> Iterator[
         return
     for field, image in _images(obj):
         if isinstance(image, str) and image and not parse_image_reference(image).is_pinned:
-            yield Violation(IMAGE_DIGEST, describe(obj), field, f"not pinned by digest ({image})")
+            yield Violation(IMAGE_DIGEST, object_ref(obj), field, f"not pinned by digest ({image})")

@@ -28,7 +28,7 @@ from pulumi_policy import (
 
 from conventions import DEVELOPMENT, ENVIRONMENTS, PRODUCTION, PROJECT
 from policy.rules import RULES, Rule
-from policy.violation import PolicyContext, describe
+from policy.violation import PolicyContext, object_ref
 
 PACK_NAME = f"{PROJECT}-policies"
 
@@ -127,7 +127,7 @@ def stack_validation(rule: Rule, read_stack_config: Callable[[], Mapping[str, An
             obj = kubernetes_object(resource.resource_type, resource.props)
             if obj is not None:
                 objects.append(obj)
-                urns.setdefault(describe(obj), resource.urn)
+                urns.setdefault(object_ref(obj), resource.urn)
         context = policy_context(args.get_config(), read_stack_config())
         for violation in rule.check(objects, context):
             report_violation(str(violation), urns.get(violation.object))

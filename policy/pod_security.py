@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Iterator
 
-from policy.violation import PolicyContext, Violation, describe
-from policy.workloads import PodTemplate, containers, pod_template
+from policy.violation import PolicyContext, Violation, object_ref
+from policy.workloads import PodTemplate, containers, pod_template_of
 
 POD_SECURITY = "pod-security-restricted"
 READ_ONLY_ROOT = "read-only-root-filesystem"
@@ -31,10 +31,10 @@ _ALLOWED_APPARMOR = {"RuntimeDefault", "Localhost"}
 
 def check_pod_security(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
     """Every pod the object runs meets the "restricted" Pod Security Standard."""
-    template = pod_template(obj)
+    template = pod_template_of(obj)
     if template is None:
         return
-    name = describe(obj)
+    name = object_ref(obj)
 
     def violation(field: str, message: str) -> Violation:
         return Violation(POD_SECURITY, name, field, message)
@@ -140,10 +140,10 @@ def _dig(obj: Mapping[str, Any], keys: list[str]) -> Any:
 
 def check_read_only_root_filesystem(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
     """Every container mounts its root filesystem read-only (writable paths come from volumes)."""
-    template = pod_template(obj)
+    template = pod_template_of(obj)
     if template is None:
         return
     for container in containers(template, ("initContainers", "containers")):
         if (container.spec.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True:
-            yield Violation(READ_ONLY_ROOT, describe(obj), f"{container.path}.securityContext.readOnlyRootFilesystem",
+            yield Violation(READ_ONLY_ROOT, object_ref(obj), f"{container.path}.securityContext.readOnlyRootFilesystem",
                             "must be true")

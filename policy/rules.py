@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal
 
 from conventions import PRODUCTION_MIN_REPLICAS
-from policy import containers, images, labels, pod_security, scaling, services
+from policy import containers, images, label_rules, pod_security, scaling, services
 from policy.violation import PolicyContext, Violation
 
 ObjectCheck = Callable[[dict[str, Any], PolicyContext], Iterable[Violation]]
@@ -48,8 +48,8 @@ RULES: tuple[Rule, ...] = (
          "stack", services.check_service_selectors),
     Rule(services.NO_LOAD_BALANCER, "No LoadBalancer Service unless the stack allows it.",
          "object", services.check_no_load_balancer),
-    Rule(labels.RECOMMENDED_LABELS, "Objects carry the recommended app.kubernetes.io/* labels.",
-         "object", labels.check_recommended_labels),
+    Rule(label_rules.RECOMMENDED_LABELS, "Objects carry the recommended app.kubernetes.io/* labels.",
+         "object", label_rules.check_recommended_labels),
 )
 
 

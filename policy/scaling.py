@@ -6,8 +6,8 @@ import math
 from typing import Any, Iterator
 
 from conventions import PRODUCTION_MIN_REPLICAS
-from policy.violation import PolicyContext, Violation, describe
-from policy.workloads import namespace_of, pod_template, selector_matches
+from policy.violation import PolicyContext, Violation, object_ref
+from policy.workloads import namespace_of, pod_template_of, selector_matches
 
 HPA_BOUNDS = "hpa-bounds"
 PDB_DRAIN = "pdb-allows-node-drain"
@@ -20,10 +20,10 @@ def check_hpa_bounds(obj: dict[str, Any], context: PolicyContext) -> Iterator[Vi
     spec = obj.get("spec") or {}
     minimum, maximum = spec.get("minReplicas", 1), spec.get("maxReplicas")
     if isinstance(maximum, (int, float)) and minimum > maximum:
-        yield Violation(HPA_BOUNDS, describe(obj), "spec.minReplicas",
+        yield Violation(HPA_BOUNDS, object_ref(obj), "spec.minReplicas",
                         f"minReplicas ({_count(minimum)}) must be <= maxReplicas ({_count(maximum)})")
     if context.is_production and minimum < PRODUCTION_MIN_REPLICAS:
-        yield Violation(HPA_BOUNDS, describe(obj), "spec.minReplicas",
+        yield Violation(HPA_BOUNDS, object_ref(obj), "spec.minReplicas",
                         f"minReplicas ({_count(minimum)}) must be >= {PRODUCTION_MIN_REPLICAS} in production")
 
 
@@ -36,20 +36,20 @@ def check_pdb_allows_drain(objects: list[dict[str, Any]], context: PolicyContext
         spec = pdb.get("spec") or {}
         if "maxUnavailable" in spec:
             if spec["maxUnavailable"] in (0, "0%", "0"):
-                yield Violation(PDB_DRAIN, describe(pdb), "spec.maxUnavailable",
+                yield Violation(PDB_DRAIN, object_ref(pdb), "spec.maxUnavailable",
                                 "0 blocks every voluntary eviction (node drains hang)")
             continue
         min_available = spec.get("minAvailable")
         if min_available is None:
             continue
         if min_available == "100%":
-            yield Violation(PDB_DRAIN, describe(pdb), "spec.minAvailable",
+            yield Violation(PDB_DRAIN, object_ref(pdb), "spec.minAvailable",
                             "100% blocks every voluntary eviction (node drains hang)")
             continue
         for workload, replicas in _selected_workloads(pdb, objects):
             if _allowed_disruptions(min_available, replicas) < 1:
-                yield Violation(PDB_DRAIN, describe(pdb), "spec.minAvailable",
-                                f"{_count(min_available)} leaves no pod to evict when {describe(workload)} "
+                yield Violation(PDB_DRAIN, object_ref(pdb), "spec.minAvailable",
+                                f"{_count(min_available)} leaves no pod to evict when {object_ref(workload)} "
                                 f"runs its minimum of {_count(replicas)} replica(s) (node drains hang)")
 
 
@@ -66,7 +66,7 @@ def _selected_workloads(pdb: dict[str, Any], objects: list[dict[str, Any]]) -> I
     """The workloads whose pods the PDB selects, each with the fewest replicas it may run."""
     selector = (pdb.get("spec") or {}).get("selector")
     for workload in objects:
-        template = pod_template(workload)
+        template = pod_template_of(workload)
         if template is None or workload.get("kind") in ("Pod", "Job", "CronJob"):
             continue
         if namespace_of(workload) != namespace_of(pdb) or not selector_matches(selector, template.labels):

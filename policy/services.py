@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from conventions import PROJECT
-from policy.violation import PolicyContext, Violation, describe
-from policy.workloads import namespace_of, pod_template, selector_matches
+from policy.violation import PolicyContext, Violation, object_ref
+from policy.workloads import namespace_of, pod_template_of, selector_matches
 
 SERVICE_SELECTOR = "service-selector-matches-pods"
 NO_LOAD_BALANCER = "no-load-balancer"
@@ -18,7 +18,7 @@ def check_service_selectors(objects: list[dict[str, Any]], context: PolicyContex
     templates = [
         (namespace_of(obj), template.labels)
         for obj in objects
-        if (template := pod_template(obj)) is not None
+        if (template := pod_template_of(obj)) is not None
     ]
     for service in objects:
         if service.get("kind") != "Service":
@@ -28,12 +28,12 @@ def check_service_selectors(objects: list[dict[str, Any]], context: PolicyContex
             continue
         selector = spec.get("selector")
         if not selector:
-            yield Violation(SERVICE_SELECTOR, describe(service), "spec.selector", "must be set")
+            yield Violation(SERVICE_SELECTOR, object_ref(service), "spec.selector", "must be set")
             continue
         namespace = namespace_of(service)
         if not any(ns == namespace and selector_matches(selector, labels) for ns, labels in templates):
             pairs = ", ".join(f"{key}={value}" for key, value in sorted(selector.items()))
-            yield Violation(SERVICE_SELECTOR, describe(service), "spec.selector",
+            yield Violation(SERVICE_SELECTOR, object_ref(service), "spec.selector",
                             f"{pairs} matches no pod template in the stack")
 
 
@@ -43,5 +43,5 @@ def check_no_load_balancer(obj: dict[str, Any], context: PolicyContext) -> Itera
     if obj.get("kind") != "Service" or context.allow_load_balancer:
         return
     if (obj.get("spec") or {}).get("type") == "LoadBalancer":
-        yield Violation(NO_LOAD_BALANCER, describe(obj), "spec.type",
+        yield Violation(NO_LOAD_BALANCER, object_ref(obj), "spec.type",
                         f"LoadBalancer is not allowed in this stack (set {PROJECT}:allowLoadBalancer to allow it)")

@@ -47,7 +47,7 @@ class Violation:
         return f"{self.object}: {self.field}: {self.message}"
 
 
-def describe(obj: dict[str, Any]) -> str:
+def object_ref(obj: dict[str, Any]) -> str:
     """`Kind namespace/name` (or `Kind name` for an object without a namespace), as violations name objects."""
     metadata = obj.get("metadata") or {}
     name = metadata.get("name") or "<unnamed>"

@@ -30,7 +30,7 @@ class Container:
     spec: dict[str, Any]
 
 
-def pod_template(obj: dict[str, Any]) -> PodTemplate | None:
+def pod_template_of(obj: dict[str, Any]) -> PodTemplate | None:
     """The pod template of a workload object, or None when the object runs no pods."""
     kind = obj.get("kind")
     spec = obj.get("spec") or {}

@@ -51,7 +51,7 @@ class PromotionError(Exception):
 
 
 @dataclass(frozen=True)
-class Release:
+class DeployedRelease:
     """What a stack deployed for one model: its version and digest-pinned image."""
 
     model: str
@@ -66,8 +66,8 @@ class Promotion:
     path: Path
     before: str
     after: str
-    changed: list[Release]
-    unchanged: list[Release]
+    changed: list[DeployedRelease]
+    unchanged: list[DeployedRelease]
     skipped: list[str]
 
     @property
@@ -114,7 +114,7 @@ def read_stack_outputs(stack: str, project_dir: Path) -> dict[str, Any]:
         raise PromotionError(f"`pulumi stack output --json --stack {stack}` did not print JSON") from None
 
 
-def releases_from_outputs(outputs: Any, source: str) -> dict[str, Release]:
+def releases_from_outputs(outputs: Any, source: str) -> dict[str, DeployedRelease]:
     """Each model's release from the stack outputs `{models: {name: {image, version, ...}}}`.
 
     A malformed shape is refused; whether the image is pinned is checked per promoted model."""
@@ -127,7 +127,7 @@ def releases_from_outputs(outputs: Any, source: str) -> dict[str, Release]:
         for key in ("image", "version"):
             if not isinstance(entry.get(key), str) or not entry[key]:
                 raise PromotionError(f"{source}: malformed outputs: models.{name}.{key} is missing or not a string")
-        releases[name] = Release(name, entry["version"], entry["image"])
+        releases[name] = DeployedRelease(name, entry["version"], entry["image"])
     return releases
 
 
@@ -176,7 +176,7 @@ def validate_stack_config(config: dict[str, Any], stack_file: str) -> None:
                              + (f" (and {len(error.problems) - 1} more)" if len(error.problems) > 1 else "")) from None
 
 
-def promote(from_stack: str, to_stack: str, releases: dict[str, Release], model: str | None = None,
+def promote(from_stack: str, to_stack: str, releases: dict[str, DeployedRelease], model: str | None = None,
             project_dir: Path = ROOT) -> Promotion:
     """Work out the promotion of `releases` (FROM's) into `Pulumi.<to_stack>.yaml`, without writing anything."""
     if from_stack == to_stack:
@@ -230,7 +230,7 @@ def promote(from_stack: str, to_stack: str, releases: dict[str, Release], model:
     return Promotion(path, before, buffer.getvalue(), changed, unchanged, skipped)
 
 
-def _apply(entry: CommentedMap, release: Release) -> bool:
+def _apply(entry: CommentedMap, release: DeployedRelease) -> bool:
     """Set version and image on one model's mapping, replacing `build` in place; True when anything changed."""
     if str(entry.get("version", "")) == release.version and entry.get("image") == release.image and "build" not in entry:
         return False
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def loopback_warning(release: Release, to_stack: str) -> str | None:
+def loopback_warning(release: DeployedRelease, to_stack: str) -> str | None:
     """A warning when the promoted image sits in a registry on the pushing machine, which TO's nodes cannot reach."""
     if not _LOOPBACK_REGISTRY.match(release.image):
         return None

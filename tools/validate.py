@@ -17,7 +17,7 @@ from kubernetes_validate import utils as kv
 from packaging.version import Version
 
 # Schema problems name an object exactly as policy violations do: `Kind namespace/name`.
-from policy.violation import describe
+from policy.violation import object_ref
 from tools import schema_cache
 
 OLDEST_SUPPORTED = "1.31"
@@ -90,7 +90,7 @@ def validate_objects(objects: Iterable[Mapping[str, Any]], versions: Iterable[st
     for obj in objects:
         missing = [key for key in ("apiVersion", "kind") if not obj.get(key)]
         if missing:
-            problems.append(SchemaProblem(describe(obj), missing[0], "missing", tuple(versions)))
+            problems.append(SchemaProblem(object_ref(obj), missing[0], "missing", tuple(versions)))
             continue
         failures: dict[tuple[str, str], list[str]] = {}
         for version in versions:
@@ -98,7 +98,7 @@ def validate_objects(objects: Iterable[Mapping[str, Any]], versions: Iterable[st
             if found:
                 failures.setdefault(found, []).append(version)
         problems.extend(
-            SchemaProblem(describe(obj), field, message, tuple(failed))
+            SchemaProblem(object_ref(obj), field, message, tuple(failed))
             for (field, message), failed in failures.items()
         )
     return problems

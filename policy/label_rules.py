@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from conventions import INSTANCE_LABEL, MANAGED_BY_LABEL, NAME_LABEL, VERSION_LABEL
-from policy.violation import PolicyContext, Violation, describe
-from policy.workloads import pod_template
+from policy.violation import PolicyContext, Violation, object_ref
+from policy.workloads import pod_template_of
 
 RECOMMENDED_LABELS = "recommended-labels"
 
@@ -27,11 +27,11 @@ def check_recommended_labels(obj: dict[str, Any], context: PolicyContext) -> Ite
     labels = (obj.get("metadata") or {}).get("labels") or {}
     for label in required:
         if not labels.get(label):
-            yield Violation(RECOMMENDED_LABELS, describe(obj), f"metadata.labels[{label}]", "must be set")
-    template = pod_template(obj)
+            yield Violation(RECOMMENDED_LABELS, object_ref(obj), f"metadata.labels[{label}]", "must be set")
+    template = pod_template_of(obj)
     if template is None or obj.get("kind") == "Pod":
         return
     template_labels_path = template.path.rsplit(".spec", 1)[0] + ".metadata.labels"
     for label in POD_LABELS:
         if not template.labels.get(label):
-            yield Violation(RECOMMENDED_LABELS, describe(obj), f"{template_labels_path}[{label}]", "must be set")
+            yield Violation(RECOMMENDED_LABELS, object_ref(obj), f"{template_labels_path}[{label}]", "must be set")
