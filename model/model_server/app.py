@@ -7,12 +7,14 @@ Routes (Open Inference Protocol V2, plus Prometheus):
     POST /v2/models/{name}[/versions/{version}]/infer    inference
 
 The model loads in a background thread when the server starts, so liveness answers at once; readiness turns true
-only after a warm-up prediction succeeded, and never when the model cannot be loaded (the log says why).
+only after a warm-up prediction succeeded, and never when the model cannot be loaded (the log says why). What the
+handlers know of the model is one `ModelState` (`model_state`): loading, ready with a `LoadedModel`, failed, stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -20,10 +22,9 @@ from collections.abc import Callable
 import orjson
 
 from model_server import protocol
-from model_server.batching import MicroBatcher
 from model_server.metrics import Metrics
-from model_server.protocol import InferRequest, ModelSignature, ProtocolError
-from model_server.request_decoder import RequestDecoder
+from model_server.model_state import Failed, LoadedModel, Loading, ModelState, Ready, Stopped, load_model
+from model_server.protocol import InferRequest, ProtocolError
 from model_server.runtime import InferenceError, ModelLoadError, ModelRuntime
 from model_server.settings import Settings
 
@@ -57,23 +58,19 @@ class ModelServerApp:
 
     def __init__(
         self,
-        model: ModelRuntime,
+        runtime: ModelRuntime,
         settings: Settings,
         metrics: Metrics | None = None,
         requests_in_progress: Callable[[], int] | None = None,
     ):
         """`requests_in_progress` (optional) counts the requests the HTTP server is handling, for micro-batching."""
-        self.model = model
+        self.runtime = runtime
         self._requests_in_progress = requests_in_progress
         self.settings = settings
         self.metrics = metrics or Metrics(
-            settings.model_name, settings.model_version, model.platform, str(settings.model_path)
+            settings.model_name, settings.model_version, runtime.platform, str(settings.model_path)
         )
-        self.ready = False
-        self.load_error: str | None = None
-        self.signature: ModelSignature | None = None
-        self.batcher: MicroBatcher | None = None
-        self.decoder: RequestDecoder | None = None
+        self.state: ModelState = Loading()
         self._loading: asyncio.Task | None = None
         # The hot path, matched before any parsing of the URL.
         model_path = f"{_MODELS_PREFIX}{settings.model_name}"
@@ -176,7 +173,7 @@ class ModelServerApp:
         return _json(200, _LIVE)
 
     def _health_ready(self) -> Response:
-        return _json(200, _READY) if self.ready else _json(503, _NOT_READY)
+        return _json(200, _READY) if isinstance(self.state, Ready) else _json(503, _NOT_READY)
 
     def _server_metadata(self) -> Response:
         return _json(200, orjson.dumps({"name": "model-server", "version": "1", "extensions": []}))
@@ -185,20 +182,24 @@ class ModelServerApp:
         return 200, self.metrics.exposition(), self.metrics.content_type.encode(), []
 
     def _model_ready(self) -> Response:
-        body = orjson.dumps({"name": self.settings.model_name, "ready": self.ready})
-        return _json(200 if self.ready else 503, body)
+        ready = isinstance(self.state, Ready)
+        body = orjson.dumps({"name": self.settings.model_name, "ready": ready})
+        return _json(200 if ready else 503, body)
 
     def _model_metadata(self) -> Response:
-        if self.signature is None:
-            return self._not_ready()
-        body = protocol.model_metadata(
-            self.settings.model_name, [self.settings.model_version], self.model.platform, self.signature
-        )
-        return _json(200, body)
+        state = self.state
+        if not isinstance(state, Ready):
+            return self._not_ready(state)
+        return _json(200, state.model.metadata)
 
-    def _not_ready(self) -> Response:
-        reason = f": {self.load_error}" if self.load_error else " yet: it is loading"
-        return _error(503, f"model {self.settings.model_name!r} is not ready{reason}")
+    def _not_ready(self, state: ModelState) -> Response:
+        if isinstance(state, Failed):
+            why = f": {state.reason}"
+        elif isinstance(state, Stopped):
+            why = ": the server is shutting down"
+        else:
+            why = " yet: it is loading"
+        return _error(503, f"model {self.settings.model_name!r} is not ready{why}")
 
     async def _infer_or_error(self, scope, receive) -> Response:
         try:
@@ -209,12 +210,14 @@ class ModelServerApp:
             return _error(error.status, error.message, close)
 
     async def _infer(self, scope, receive) -> Response:
-        if not self.ready:
-            return self._not_ready()
+        state = self.state
+        if not isinstance(state, Ready):
+            return self._not_ready(state)
+        model = state.model  # the model this request is served with, whatever happens to the state meanwhile
         body = await self._read_body(scope, receive)
-        request = self._parse(body)
+        request = self._parse(body, model)
         try:
-            results = await self.batcher.predict(request.inputs, request.rows)
+            results = await model.batcher.predict(request.inputs, request.rows)
         except InferenceError as error:
             if error.client_error:
                 return _error(400, str(error))
@@ -222,15 +225,15 @@ class ModelServerApp:
             return _error(500, str(error))
         self.metrics.inference_rows += request.rows
         response = protocol.infer_response(
-            self.settings.model_name, self.settings.model_version, request, results, self.signature
+            self.settings.model_name, self.settings.model_version, request, results, model.signature
         )
         return _json(200, response)
 
-    def _parse(self, body: bytes) -> InferRequest:
+    def _parse(self, body: bytes, model: LoadedModel) -> InferRequest:
         """The validated request: the fast decoder takes the common form, the full parser the rest and the errors."""
-        request = self.decoder.decode(body)
+        request = model.decoder.decode(body)
         if request is None:
-            request = protocol.parse_infer_request(body, self.signature, self.settings.max_request_rows)
+            request = protocol.parse_infer_request(body, model.signature, model.max_request_rows)
         return request
 
     async def _read_body(self, scope, receive) -> bytes:
@@ -269,7 +272,7 @@ class ModelServerApp:
                 self._loading = asyncio.get_running_loop().create_task(self.load_model())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.ready = False
+                self.state = Stopped()
                 self.metrics.model_ready = 0
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -277,24 +280,20 @@ class ModelServerApp:
     async def load_model(self) -> None:
         """Load and warm up the model in a worker thread; become ready on success, log why not on failure."""
         started = time.perf_counter()
+        load = functools.partial(load_model, self.runtime, self.settings, self._requests_in_progress)
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self._load_and_warm_up)
+            loaded = await asyncio.get_running_loop().run_in_executor(None, load)
         except ModelLoadError as error:
-            self.load_error = str(error)
-        except Exception as error:  # anything else a runtime raises while loading is a broken model as well
-            self.load_error = f"{type(error).__name__}: {error}"
-            logger.debug("model load failure", exc_info=True)
-        if self.load_error is not None:
-            logger.error(
-                "model %s cannot be served, the server will not become ready: %s",
-                self.settings.model_path,
-                self.load_error,
-                extra={"model": self.settings.model_name, "path": str(self.settings.model_path)},
-            )
+            self._fail(str(error))
             return
-        self.batcher = MicroBatcher(self.model, self.settings.batch_max_rows, self._requests_in_progress)
-        self.metrics.batcher = self.batcher
-        self.ready = True
+        except Exception as error:  # anything else a runtime raises while loading is a broken model as well
+            logger.debug("model load failure", exc_info=True)
+            self._fail(f"{type(error).__name__}: {error}")
+            return
+        if not isinstance(self.state, Loading):  # the server began shutting down meanwhile: stay stopped
+            return
+        self.state = Ready(loaded)
+        self.metrics.batcher = loaded.batcher
         self.metrics.model_ready = 1
         logger.info(
             "model ready",
@@ -303,20 +302,19 @@ class ModelServerApp:
                 "version": self.settings.model_version,
                 "path": str(self.settings.model_path),
                 "load_seconds": round(time.perf_counter() - started, 4),
-                "inputs": [protocol.describe(spec) for spec in self.model.inputs],
-                "outputs": [protocol.describe(spec) for spec in self.model.outputs],
+                "inputs": [protocol.describe(spec) for spec in loaded.signature.inputs],
+                "outputs": [protocol.describe(spec) for spec in loaded.signature.outputs],
                 "threads": self.settings.model_threads,
-                "batching": self.batcher.max_rows > 0,
+                "batching": loaded.batcher.max_rows > 0,
             },
         )
 
-    def _load_and_warm_up(self) -> None:
-        self.model.load()
-        try:
-            self.model.warm_up()
-        except InferenceError as error:
-            raise ModelLoadError(f"warm-up prediction failed: {error}") from error
-        # Inside the load's error handling: a signature the request decoder cannot take is logged, never silent.
-        signature = ModelSignature(self.model.inputs, self.model.outputs)
-        self.decoder = RequestDecoder(signature, self.settings.max_request_rows)
-        self.signature = signature
+    def _fail(self, reason: str) -> None:
+        if isinstance(self.state, Loading):
+            self.state = Failed(reason)
+        logger.error(
+            "model %s cannot be served, the server will not become ready: %s",
+            self.settings.model_path,
+            reason,
+            extra={"model": self.settings.model_name, "path": str(self.settings.model_path)},
+        )

@@ -18,6 +18,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from model_server.batching import MicroBatcher
+
 # Sub-millisecond buckets: a single-row prediction takes well under a millisecond.
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -31,7 +33,7 @@ class Metrics:
         self.in_flight = 0
         self.inference_rows = 0
         #: Set once the model is loaded: reports how many calls the model got (rows / calls = batch size).
-        self.batcher = None
+        self.batcher: MicroBatcher | None = None
         self.model_ready = 0
         self._model_labels = (model_name, model_version, platform, path)
         self._requests: dict[tuple[str, int], int] = {}

@@ -1,11 +1,12 @@
-"""The ASGI app driven in-process with fake runtimes: readiness after warm-up, and micro-batching."""
+"""The ASGI app driven in-process: body limits, a client gone, micro-batching, CPUs and settings.
+
+Readiness and the model's state: test_model_state.py."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,6 @@ import pytest
 from model_server.app import ModelServerApp
 from model_server.cpu import available_cpus, cgroup_cpu_limit
 from model_server.onnx_model import OnnxModel
-from model_server.runtime import InferenceError, ModelRuntime, TensorSpec
 from model_server.settings import DEFAULT_MODEL_PATH, Settings, load_settings
 
 ARTIFACT = Path(__file__).resolve().parents[2] / "model" / "artifacts" / "breast-cancer.onnx"
@@ -33,71 +33,6 @@ async def call(app, method, path, body=b""):
     headers = [(b"content-length", str(len(body)).encode())]
     await app({"type": "http", "method": method, "path": path, "headers": headers}, receive, send)
     return sent[0]["status"], json.loads(sent[1]["body"])
-
-
-async def start_lifespan(app):
-    """Run the ASGI lifespan start-up; returns the queue used to send the shutdown later."""
-    inbox: asyncio.Queue = asyncio.Queue()
-    started = asyncio.Event()
-
-    async def send(message):
-        if message["type"] == "lifespan.startup.complete":
-            started.set()
-
-    await inbox.put({"type": "lifespan.startup"})
-    asyncio.get_running_loop().create_task(app({"type": "lifespan"}, inbox.get, send))
-    await started.wait()
-    return inbox
-
-
-class GatedModel(ModelRuntime):
-    """A fake runtime whose loading waits for a gate, and whose warm-up can be made to fail."""
-
-    platform = "fake"
-
-    def __init__(self, fail_warm_up: bool = False):
-        super().__init__()
-        self.gate = threading.Event()
-        self.fail_warm_up = fail_warm_up
-
-    def load(self):
-        self.gate.wait(10)
-        self.inputs = (TensorSpec("x", "FP32", np.dtype(np.float32), (-1, 2)),)
-        self.outputs = (TensorSpec("y", "FP32", np.dtype(np.float32), (-1, 2)),)
-
-    def predict(self, inputs):
-        if self.fail_warm_up:
-            raise InferenceError("the fake model always fails")
-        return {"y": inputs["x"] * 2}
-
-
-def test_ready_only_after_the_model_loaded_and_warmed_up():
-    async def scenario():
-        model = GatedModel()
-        app = ModelServerApp(model, Settings(model_name="fake"))
-        await start_lifespan(app)
-        assert await call(app, "GET", "/v2/health/live") == (200, {"live": True})
-        assert await call(app, "GET", "/v2/health/ready") == (503, {"ready": False})
-        status, body = await call(app, "POST", "/v2/models/fake/infer", b"{}")
-        assert status == 503 and "loading" in body["error"]
-        model.gate.set()
-        await app._loading
-        assert await call(app, "GET", "/v2/health/ready") == (200, {"ready": True})
-
-    asyncio.run(scenario())
-
-
-def test_a_failing_warm_up_means_never_ready():
-    async def scenario():
-        model = GatedModel(fail_warm_up=True)
-        model.gate.set()
-        app = ModelServerApp(model, Settings(model_name="fake"))
-        await start_lifespan(app)
-        await app._loading
-        assert await call(app, "GET", "/v2/health/ready") == (503, {"ready": False})
-        assert "warm-up prediction failed" in app.load_error
-
-    asyncio.run(scenario())
 
 
 class CountingModel(OnnxModel):
