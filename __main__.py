@@ -5,7 +5,7 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import ConfigError, StackConfig, parse_engine_config
+from components.config import Canary, ConfigError, ModelConfig, StackConfig, parse_engine_config
 from components.labels import workload_name
 from components.model_image import ModelImage, ModelImageArgs
 from components.model_service import ModelService, ModelServiceArgs
@@ -31,10 +31,13 @@ def read_config() -> StackConfig:
         raise pulumi.RunError("\n".join(error.problems)) from None
 
 
-def deployed_image(stack: StackConfig, model: str, track: str, release) -> pulumi.Input[str]:
+def deployed_image(stack: StackConfig, model: str, track: str, release: ModelConfig | Canary) -> pulumi.Input[str]:
     """The digest-pinned reference to deploy: the configured `image`, or the digest of a `build` pushed now."""
+    # The stack config holds exactly one of `build` and `image`, and refuses a build without a registry.
     if release.build is None:
+        assert release.image is not None
         return release.image
+    assert stack.registry is not None
     image = ModelImage(
         workload_name(model, track),
         ModelImageArgs(

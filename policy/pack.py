@@ -88,6 +88,7 @@ def policy_context(policy_config: Mapping[str, Any], config: Mapping[str, Any] |
     With a stack config, missing keys take the program's defaults (`development`, no load balancer); without
     one (an old CLI, or a pack run outside a stack) the pack is strict: production, no load balancer.
     """
+    environment: str
     if config is None:
         environment, allow = PRODUCTION, False
     else:
