@@ -83,6 +83,12 @@ def start(layout: Layout, name: str, argv: list[str], env: dict[str, str] | None
             cwd=layout.base,
         )
     layout.pidfile(name).write_text(f"{process.pid}\n{argv[0]}\n")
+    # Popen returns once execve has replaced the program, but the kernel copies argv into place a moment later:
+    # until then /proc/<pid>/cmdline reads empty and running_pid would take the new daemon for a reused pid (seen
+    # here as "exited while starting" with an empty log). Wait out that window; it is far below a millisecond.
+    deadline = time.monotonic() + 2.0
+    while not any(_cmdline(process.pid)) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
     return process.pid
 
 
