@@ -10,9 +10,12 @@ Every failure is one line naming the component, and exit 1; nothing waits longer
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 
 from tools.cluster import builder, control_plane, kwok_node, real_node
 from tools.cluster.layout import NODE_NAME, Layout, Ports, binary, default_layout
@@ -86,6 +89,14 @@ def status(layout: Layout) -> int:
     return 0 if running else 3
 
 
+@contextlib.contextmanager
+def _exclusive(layout: Layout) -> Iterator[None]:
+    lock = layout.base.with_name(layout.base.name + ".lock")
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.cluster", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,12 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     layout = default_layout()
     try:
-        if args.command == "up":
-            up(layout, args.node, Ports())
-        elif args.command == "down":
-            down(layout)
-        else:
+        if args.command == "status":
             return status(layout)
+        # One `up` or `down` at a time: a `down` removing .cluster/ while an `up` fills it leaves daemons without
+        # pid files (seen here with a test and a benchmark run side by side).
+        with _exclusive(layout):
+            if args.command == "up":
+                up(layout, args.node, Ports())
+            else:
+                down(layout)
     except ClusterError as error:
         print(f"cluster: {error}", file=sys.stderr)
         return 1
