@@ -22,9 +22,10 @@ from collections.abc import Callable
 import orjson
 
 from model_server import protocol
+from model_server.infer_request import decode_infer_request
 from model_server.metrics import Metrics
-from model_server.model_state import Failed, LoadedModel, Loading, ModelState, Ready, Stopped, load_model
-from model_server.protocol import InferRequest, ProtocolError
+from model_server.model_state import Failed, Loading, ModelState, Ready, Stopped, load_model
+from model_server.protocol import ProtocolError
 from model_server.runtime import InferenceError, ModelLoadError, ModelRuntime
 from model_server.settings import Settings
 
@@ -215,7 +216,7 @@ class ModelServerApp:
             return self._not_ready(state)
         model = state.model  # the model this request is served with, whatever happens to the state meanwhile
         body = await self._read_body(scope, receive)
-        request = self._parse(body, model)
+        request = decode_infer_request(body, model)
         try:
             results = await model.batcher.predict(request.inputs, request.rows)
         except InferenceError as error:
@@ -228,13 +229,6 @@ class ModelServerApp:
             self.settings.model_name, self.settings.model_version, request, results, model.signature
         )
         return _json(200, response)
-
-    def _parse(self, body: bytes, model: LoadedModel) -> InferRequest:
-        """The validated request: the fast decoder takes the common form, the full parser the rest and the errors."""
-        request = model.decoder.decode(body)
-        if request is None:
-            request = protocol.parse_infer_request(body, model.signature, model.max_request_rows)
-        return request
 
     async def _read_body(self, scope, receive) -> bytes:
         """The request body, refused with 413 from Content-Length before it is read, or once it grows too big."""

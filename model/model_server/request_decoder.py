@@ -6,7 +6,8 @@ into infinity when cast). Decoding, type and range checks then cost about as muc
 of several times more in Python. Unknown fields are refused rather than skipped, because msgspec does not validate
 what it skips (a bad number or bad UTF-8 there must still be a 400); the protocol's `parameters` are decoded and
 so validated. Anything the fast path does not take (nested or empty data, a mistake of any kind) returns None, and
-`protocol.parse_infer_request` handles it: it accepts every valid form and words every error.
+`infer_request.decode_infer_request`, the one entry point, hands it to `protocol.parse_infer_request`: it accepts
+every valid form and words every error.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import numpy as np
 
 from model_server.protocol import InferRequest, ModelSignature, ProtocolError, check_shape
 from model_server.runtime import TensorSpec
-
 
 # The protocol's optional `parameters` object, on the request, each input and each requested output.
 _PARAMETERS = ("parameters", dict[str, Any] | None, None)
