@@ -55,17 +55,20 @@ def values(rng: random.Random, datatype: str, count: int) -> list:
     dtype = V2_TO_NUMPY[datatype]
     if dtype.kind == "b":
         return [rng.random() < 0.5 for _ in range(count)]
+    drawn: list[int | float]
+    edges: tuple[int | float, int | float]
     if dtype.kind in "iu":
-        low, high = int(np.iinfo(dtype).min), min(int(np.iinfo(dtype).max), 2**63 - 1)  # past int64: full parser
-        drawn = [rng.randint(low, high) for _ in range(count)]
+        smallest, largest = int(np.iinfo(dtype).min), min(int(np.iinfo(dtype).max), 2**63 - 1)  # past: full parser
+        drawn = [rng.randint(smallest, largest) for _ in range(count)]
+        edges = smallest, largest
     else:
-        largest = float(np.finfo(dtype).max)
+        largest_float = float(np.finfo(dtype).max)
         # Decimals and integers mixed: both paths take integers for floats through float64, as every JSON number.
-        big = int(min(largest, 2**40))  # FP16 holds no more than 65504
+        big = int(min(largest_float, 2**40))  # FP16 holds no more than 65504
         drawn = [rng.uniform(-1000, 1000) if rng.random() < 0.7 else rng.randint(-big, big) for _ in range(count)]
-        low, high = -largest, largest
+        edges = -largest_float, largest_float
     if count >= 2:
-        drawn[0], drawn[-1] = low, high
+        drawn[0], drawn[-1] = edges
     return drawn
 
 
@@ -144,12 +147,13 @@ def test_several_inputs_of_any_datatypes_decode_the_same_on_both_paths(seed, ful
 
 
 UINT64 = ModelSignature((spec("n", "UINT64", (-1, 1)),), OUTPUTS)
+LARGEST_UINT64 = {"name": "n", "datatype": "UINT64", "shape": [1, 1], "data": [2**64 - 1]}
 OTHER_VALID_FORMS = {
     "nested data": (BREAST_CANCER, {"inputs": [tensor([ROW, ROW], [2, 30])]}),
     "an unknown field": (BREAST_CANCER, {"inputs": [tensor(ROW)], "extra": 1}),
     "parameters not an object": (BREAST_CANCER, {"inputs": [tensor(ROW)], "parameters": 5}),
-    "UINT64 past int64": (UINT64, {"inputs": [{"name": "n", "datatype": "UINT64", "shape": [1, 1], "data": [2**64 - 1]}]}),
-}  # fmt: skip
+    "UINT64 past int64": (UINT64, {"inputs": [LARGEST_UINT64]}),
+}
 
 
 @pytest.mark.parametrize("signature, request_body", OTHER_VALID_FORMS.values(), ids=OTHER_VALID_FORMS.keys())
