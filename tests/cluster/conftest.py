@@ -71,6 +71,12 @@ def kwok_cluster(clusters: ClusterSession) -> Path:
 
 
 @pytest.fixture(scope="module")
+def real_cluster_kubeconfig(clusters: ClusterSession) -> Path:
+    """The kubeconfig of a local cluster with a real node (containerd, the kubelet, kube-proxy, metrics-server)."""
+    return cluster_of_kind(clusters, "real")
+
+
+@pytest.fixture(scope="module")
 def project(kwok_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> Project:
     """A copy of the project with its own state backend, deploying to the kwok cluster."""
     return Project.create(tmp_path_factory.mktemp("engine"), kwok_cluster)
