@@ -27,7 +27,7 @@ class LoadedModel:
     signature: ModelSignature
     #: The fast path for infer requests, built from `signature` with the same row limit as the full parser.
     decoder: RequestDecoder
-    #: MAX_REQUEST_ROWS, for the full parser (`infer_request.decode_infer_request` gives it with `decoder`'s own).
+    #: MAX_REQUEST_ROWS: the row limit `decoder` was built with, given to the full parser too.
     max_request_rows: int
     #: The V2 model metadata response body: it never changes, so it is built once.
     metadata: bytes
