@@ -8,7 +8,7 @@ Used by `make render` (fails on a violation), the tests, and the CrossGuard pack
         print(violation)
 """
 
-from policy.rules import RULES, Rule, evaluate
+from policy.rules import RULES, ObjectRule, Rule, StackRule, evaluate
 from policy.violation import PolicyContext, Violation
 
-__all__ = ["RULES", "PolicyContext", "Rule", "Violation", "evaluate"]
+__all__ = ["RULES", "ObjectRule", "PolicyContext", "Rule", "StackRule", "Violation", "evaluate"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from policy.violation import PolicyContext, Violation, object_ref
 from policy.workloads import LONG_RUNNING_KINDS, containers, pod_template_of
@@ -11,7 +12,7 @@ RESOURCES = "resource-requests-and-memory-limit"
 PROBES = "probes"
 
 
-def check_resources(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
+def check_resources(obj: Mapping[str, Any], context: PolicyContext) -> Iterator[Violation]:
     """Every container requests CPU and memory (so the scheduler can place it) and caps memory (so one pod
     cannot starve its node)."""
     template = pod_template_of(obj)
@@ -28,7 +29,7 @@ def check_resources(obj: dict[str, Any], context: PolicyContext) -> Iterator[Vio
             yield Violation(RESOURCES, object_ref(obj), f"{where}.limits.memory", "must be set")
 
 
-def check_probes(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
+def check_probes(obj: Mapping[str, Any], context: PolicyContext) -> Iterator[Violation]:
     """Every long-running container has a readiness probe (traffic only to ready pods) and a liveness probe
     (a stuck process is restarted)."""
     if obj.get("kind") not in LONG_RUNNING_KINDS:

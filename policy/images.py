@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from conventions import parse_image_reference
 from policy.violation import PolicyContext, Violation, object_ref
@@ -11,7 +12,8 @@ from policy.workloads import containers, pod_template_of
 IMAGE_TAG = "image-tag"
 IMAGE_DIGEST = "image-digest"
 
-def _images(obj: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+
+def _images(obj: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     template = pod_template_of(obj)
     if template is None:
         return
@@ -19,7 +21,7 @@ def _images(obj: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         yield f"{container.path}.image", container.spec.get("image")
 
 
-def check_image_tag(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
+def check_image_tag(obj: Mapping[str, Any], context: PolicyContext) -> Iterator[Violation]:
     """No image floats: `:latest` and untagged references (which mean `:latest`) are refused,
     unless a digest pins them anyway."""
     for field, image in _images(obj):
@@ -35,7 +37,7 @@ def check_image_tag(obj: dict[str, Any], context: PolicyContext) -> Iterator[Vio
             yield Violation(IMAGE_TAG, object_ref(obj), field, f"{image} uses the :latest tag")
 
 
-def check_image_digest(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
+def check_image_digest(obj: Mapping[str, Any], context: PolicyContext) -> Iterator[Violation]:
     """Outside development every image is pinned by a sha256 digest, so what was tested is what runs."""
     if context.is_development:
         return

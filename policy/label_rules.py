@@ -5,7 +5,8 @@ See https://kubernetes.io/docs/concepts/overview/working-with-objects/common-lab
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from conventions import INSTANCE_LABEL, MANAGED_BY_LABEL, NAME_LABEL, VERSION_LABEL
 from policy.violation import PolicyContext, Violation, object_ref
@@ -21,7 +22,7 @@ POD_LABELS = (NAME_LABEL, INSTANCE_LABEL, VERSION_LABEL)
 NAMESPACE_LABELS = (MANAGED_BY_LABEL,)
 
 
-def check_recommended_labels(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
+def check_recommended_labels(obj: Mapping[str, Any], context: PolicyContext) -> Iterator[Violation]:
     """The object, and its pod template, carry the recommended labels."""
     required = NAMESPACE_LABELS if obj.get("kind") == "Namespace" else OBJECT_LABELS
     labels = (obj.get("metadata") or {}).get("labels") or {}

@@ -12,8 +12,8 @@ overrides them. When neither is visible the pack judges as production: a missing
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import pulumi.runtime
 from pulumi_policy import (
@@ -27,7 +27,7 @@ from pulumi_policy import (
 )
 
 from conventions import DEVELOPMENT, ENVIRONMENTS, PRODUCTION, PROJECT
-from policy.rules import RULES, Rule
+from policy.rules import RULES, ObjectRule, StackRule
 from policy.violation import PolicyContext, object_ref
 
 PACK_NAME = f"{PROJECT}-policies"
@@ -104,7 +104,7 @@ def _is_true(value: Any) -> bool:
     return value is True or str(value).strip().lower() == "true"
 
 
-def resource_validation(rule: Rule, read_stack_config: Callable[[], Mapping[str, Any] | None] = stack_config):
+def resource_validation(rule: ObjectRule, read_stack_config: Callable[[], Mapping[str, Any] | None] = stack_config):
     """A `ResourceValidation` callback running one object rule on one resource."""
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -118,12 +118,13 @@ def resource_validation(rule: Rule, read_stack_config: Callable[[], Mapping[str,
     return validate
 
 
-def stack_validation(rule: Rule, read_stack_config: Callable[[], Mapping[str, Any] | None] = stack_config):
+def stack_validation(rule: StackRule, read_stack_config: Callable[[], Mapping[str, Any] | None] = stack_config):
     """A `StackValidation` callback running one stack rule over every Kubernetes object of the stack; each
     violation is reported against the URN of the object it names."""
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        objects, urns = [], {}
+        objects: list[Mapping[str, Any]] = []
+        urns: dict[str, str] = {}
         for resource in args.resources:
             obj = kubernetes_object(resource.resource_type, resource.props)
             if obj is not None:
@@ -140,16 +141,26 @@ def build_policies(read_stack_config: Callable[[], Mapping[str, Any] | None] = s
     """One mandatory CrossGuard policy per rule, named as the rule."""
     policies: list = []
     for rule in RULES:
-        if rule.scope == "stack":
-            policies.append(StackValidationPolicy(
-                name=rule.name, description=rule.description, validate=stack_validation(rule, read_stack_config),
-                enforcement_level=EnforcementLevel.MANDATORY, config_schema=CONFIG_SCHEMA,
-            ))
+        if isinstance(rule, StackRule):
+            policies.append(
+                StackValidationPolicy(
+                    name=rule.name,
+                    description=rule.description,
+                    validate=stack_validation(rule, read_stack_config),
+                    enforcement_level=EnforcementLevel.MANDATORY,
+                    config_schema=CONFIG_SCHEMA,
+                )
+            )
         else:
-            policies.append(ResourceValidationPolicy(
-                name=rule.name, description=rule.description, validate=resource_validation(rule, read_stack_config),
-                enforcement_level=EnforcementLevel.MANDATORY, config_schema=CONFIG_SCHEMA,
-            ))
+            policies.append(
+                ResourceValidationPolicy(
+                    name=rule.name,
+                    description=rule.description,
+                    validate=resource_validation(rule, read_stack_config),
+                    enforcement_level=EnforcementLevel.MANDATORY,
+                    config_schema=CONFIG_SCHEMA,
+                )
+            )
     return policies
 
 

@@ -6,8 +6,8 @@ each check below is one row of that page's tables.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from policy.violation import PolicyContext, Violation, object_ref
 from policy.workloads import PodTemplate, containers, pod_template_of
@@ -16,12 +16,25 @@ POD_SECURITY = "pod-security-restricted"
 READ_ONLY_ROOT = "read-only-root-filesystem"
 
 _ALLOWED_VOLUME_TYPES = {
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
 }
 _SAFE_SYSCTLS = {
-    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
     "net.ipv4.tcp_keepalive_probes",
 }
 _ALLOWED_SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
@@ -29,7 +42,7 @@ _ALLOWED_SECCOMP = {"RuntimeDefault", "Localhost"}
 _ALLOWED_APPARMOR = {"RuntimeDefault", "Localhost"}
 
 
-def check_pod_security(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
+def check_pod_security(obj: Mapping[str, Any], context: PolicyContext) -> Iterator[Violation]:
     """Every pod the object runs meets the "restricted" Pod Security Standard."""
     template = pod_template_of(obj)
     if template is None:
@@ -66,8 +79,10 @@ def check_pod_security(obj: dict[str, Any], context: PolicyContext) -> Iterator[
         if seccomp is not None and seccomp not in _ALLOWED_SECCOMP:
             yield violation(f"{where}.seccompProfile.type", f"{seccomp} is not allowed (RuntimeDefault or Localhost)")
         elif seccomp is None and pod_seccomp not in _ALLOWED_SECCOMP:
-            yield violation(f"{where}.seccompProfile.type",
-                            "must be RuntimeDefault or Localhost (here or in the pod's securityContext)")
+            yield violation(
+                f"{where}.seccompProfile.type",
+                "must be RuntimeDefault or Localhost (here or in the pod's securityContext)",
+            )
         yield from (violation(f"{where}.{f}", m) for f, m in _shared_context_problems(security))
         for index, port in enumerate(container.spec.get("ports") or []):
             if port.get("hostPort"):
@@ -99,7 +114,7 @@ def _pod_level_problems(template: PodTemplate) -> Iterator[tuple[str, str]]:
     yield from ((f"{where}.{f}", m) for f, m in _shared_context_problems(pod_context))
 
 
-def _shared_context_problems(security: dict[str, Any]) -> Iterator[tuple[str, str]]:
+def _shared_context_problems(security: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """Checks that read the same at pod and at container level."""
     if (security.get("windowsOptions") or {}).get("hostProcess") is True:
         yield "windowsOptions.hostProcess", "must not be true"
@@ -116,7 +131,7 @@ def _shared_context_problems(security: dict[str, Any]) -> Iterator[tuple[str, st
         yield "appArmorProfile.type", f"{apparmor} is not allowed (RuntimeDefault or Localhost)"
 
 
-def _apparmor_annotation_problems(obj: dict[str, Any], template: PodTemplate) -> Iterator[tuple[str, str]]:
+def _apparmor_annotation_problems(obj: Mapping[str, Any], template: PodTemplate) -> Iterator[tuple[str, str]]:
     """The legacy per-container AppArmor annotations on the pod template."""
     if obj.get("kind") == "Pod":
         annotations, prefix = (obj.get("metadata") or {}).get("annotations") or {}, "metadata.annotations"
@@ -131,19 +146,24 @@ def _apparmor_annotation_problems(obj: dict[str, Any], template: PodTemplate) ->
 
 
 def _dig(obj: Mapping[str, Any], keys: list[str]) -> Any:
+    node: Any = obj
     for key in keys:
-        if not isinstance(obj, Mapping):
+        if not isinstance(node, Mapping):
             return None
-        obj = obj.get(key)
-    return obj
+        node = node.get(key)
+    return node
 
 
-def check_read_only_root_filesystem(obj: dict[str, Any], context: PolicyContext) -> Iterator[Violation]:
+def check_read_only_root_filesystem(obj: Mapping[str, Any], context: PolicyContext) -> Iterator[Violation]:
     """Every container mounts its root filesystem read-only (writable paths come from volumes)."""
     template = pod_template_of(obj)
     if template is None:
         return
     for container in containers(template, ("initContainers", "containers")):
         if (container.spec.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True:
-            yield Violation(READ_ONLY_ROOT, object_ref(obj), f"{container.path}.securityContext.readOnlyRootFilesystem",
-                            "must be true")
+            yield Violation(
+                READ_ONLY_ROOT,
+                object_ref(obj),
+                f"{container.path}.securityContext.readOnlyRootFilesystem",
+                "must be true",
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,7 @@ class Violation:
         return f"{self.object}: {self.field}: {self.message}"
 
 
-def object_ref(obj: dict[str, Any]) -> str:
+def object_ref(obj: Mapping[str, Any]) -> str:
     """`Kind namespace/name` (or `Kind name` for an object without a namespace), as violations name objects."""
     metadata = obj.get("metadata") or {}
     name = metadata.get("name") or "<unnamed>"

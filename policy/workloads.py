@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 # Workloads whose pod template sits at spec.template.
 _TEMPLATED_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}
@@ -17,8 +18,8 @@ class PodTemplate:
     """A pod spec found in an object, with the path that leads to it (`spec.template.spec`)."""
 
     path: str
-    spec: dict[str, Any]
-    labels: dict[str, str]
+    spec: Mapping[str, Any]
+    labels: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,10 @@ class Container:
 
     path: str
     list_name: str
-    spec: dict[str, Any]
+    spec: Mapping[str, Any]
 
 
-def pod_template_of(obj: dict[str, Any]) -> PodTemplate | None:
+def pod_template_of(obj: Mapping[str, Any]) -> PodTemplate | None:
     """The pod template of a workload object, or None when the object runs no pods."""
     kind = obj.get("kind")
     spec = obj.get("spec") or {}
@@ -55,12 +56,12 @@ def containers(template: PodTemplate, lists: tuple[str, ...] = CONTAINER_LISTS) 
             yield Container(f"{template.path}.{list_name}[{index}]", list_name, container or {})
 
 
-def namespace_of(obj: dict[str, Any]) -> str | None:
+def namespace_of(obj: Mapping[str, Any]) -> str | None:
     """The object's namespace as written (None when the provider fills in the default)."""
     return (obj.get("metadata") or {}).get("namespace")
 
 
-def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
     """Whether a label selector (matchLabels/matchExpressions, or a Service's plain map) selects these labels.
 
     An empty or missing selector matches nothing here: for the objects we judge, that is always a mistake.

@@ -51,6 +51,10 @@ def test_missing_probe_is_rejected(probe):
 def test_jobs_need_no_probes():
     deployment = m.deployment()
     del m.container_of(deployment)["readinessProbe"]
-    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": deployment["metadata"],
-           "spec": {"template": deployment["spec"]["template"]}}
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": deployment["metadata"],
+        "spec": {"template": deployment["spec"]["template"]},
+    }
     assert fields([job], "probes") == []

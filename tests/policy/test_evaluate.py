@@ -9,9 +9,16 @@ def test_a_compliant_stack_has_no_violations():
 
 
 def test_violation_names_object_and_field():
-    violation = Violation("image-digest", "Deployment ml-prod/breast-cancer",
-                          "spec.template.spec.containers[0].image", "not pinned by digest")
-    assert str(violation) == "Deployment ml-prod/breast-cancer: spec.template.spec.containers[0].image: not pinned by digest"
+    violation = Violation(
+        "image-digest",
+        "Deployment ml-prod/breast-cancer",
+        "spec.template.spec.containers[0].image",
+        "not pinned by digest",
+    )
+    assert (
+        str(violation)
+        == "Deployment ml-prod/breast-cancer: spec.template.spec.containers[0].image: not pinned by digest"
+    )
 
 
 def test_cluster_scoped_objects_are_named_without_namespace():

@@ -63,4 +63,6 @@ def test_malformed_digest_is_not_a_pin():
 
 
 def test_unknown_environment_is_judged_as_production():
-    assert rules_broken("registry.example.com/breast-cancer:1.2.0", PolicyContext(environment="staging")) == ["image-digest"]
+    assert rules_broken("registry.example.com/breast-cancer:1.2.0", PolicyContext(environment="staging")) == [
+        "image-digest"
+    ]

@@ -16,8 +16,15 @@ def test_labelled_objects_pass():
     assert fields(m.stack()) == []
 
 
-@pytest.mark.parametrize("label", ["app.kubernetes.io/name", "app.kubernetes.io/instance",
-                                   "app.kubernetes.io/version", "app.kubernetes.io/managed-by"])
+@pytest.mark.parametrize(
+    "label",
+    [
+        "app.kubernetes.io/name",
+        "app.kubernetes.io/instance",
+        "app.kubernetes.io/version",
+        "app.kubernetes.io/managed-by",
+    ],
+)
 def test_missing_recommended_label_is_rejected(label):
     service = m.service()
     del service["metadata"]["labels"][label]

@@ -11,11 +11,18 @@ from pathlib import Path
 
 import pytest
 from pulumi_policy import EnforcementLevel, PolicyResource, ResourceValidationArgs, StackValidationArgs
-from pulumi_policy.policy import PolicyResourceOptions, PolicyCustomTimeouts
+from pulumi_policy.policy import PolicyCustomTimeouts, PolicyResourceOptions
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from policy import RULES
-from policy.pack import POLICIES, build_policies, kubernetes_object, policy_context, resource_validation, stack_validation
+from policy.pack import (
+    POLICIES,
+    build_policies,
+    kubernetes_object,
+    policy_context,
+    resource_validation,
+    stack_validation,
+)
 from tests.policy import manifests as m
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,14 +37,30 @@ def _options() -> PolicyResourceOptions:
 
 def resource_args(type_token: str, props: dict, config: dict | None = None) -> ResourceValidationArgs:
     """What the SDK passes a resource policy: props (camelCase) behind the unknown-checking proxy."""
-    return ResourceValidationArgs(type_token, unknown_checking_proxy(props), f"urn:pulumi:prod::ml-platform::{type_token}::x",
-                                  "x", _options(), None, config)
+    return ResourceValidationArgs(
+        type_token,
+        unknown_checking_proxy(props),
+        f"urn:pulumi:prod::ml-platform::{type_token}::x",
+        "x",
+        _options(),
+        None,
+        config,
+    )
 
 
 def stack_args(resources: list[tuple[str, dict]], config: dict | None = None) -> StackValidationArgs:
     policy_resources = [
-        PolicyResource(type_token, unknown_checking_proxy(props), f"urn:pulumi:prod::ml-platform::{type_token}::{i}",
-                       str(i), _options(), None, None, [], {})
+        PolicyResource(
+            type_token,
+            unknown_checking_proxy(props),
+            f"urn:pulumi:prod::ml-platform::{type_token}::{i}",
+            str(i),
+            _options(),
+            None,
+            None,
+            [],
+            {},
+        )
         for i, (type_token, props) in enumerate(resources)
     ]
     return StackValidationArgs(policy_resources, config)
@@ -74,8 +97,10 @@ def test_resource_wrapper_reports_a_tag_only_image_in_production():
     deployment = m.deployment()
     m.container_of(deployment)["image"] = "registry.example.com/breast-cancer:1.2.0"
     reported = run_resource_rule("image-digest", "kubernetes:apps/v1:Deployment", deployment)
-    assert reported == ["Deployment ml-prod/breast-cancer: spec.template.spec.containers[0].image: "
-                        "not pinned by digest (registry.example.com/breast-cancer:1.2.0)"]
+    assert reported == [
+        "Deployment ml-prod/breast-cancer: spec.template.spec.containers[0].image: "
+        "not pinned by digest (registry.example.com/breast-cancer:1.2.0)"
+    ]
 
 
 def test_resource_wrapper_reads_the_environment_from_the_stack_config():
@@ -108,8 +133,13 @@ def test_allow_load_balancer_comes_from_the_stack_config():
 def test_policy_config_overrides_the_stack_config():
     deployment = m.deployment()
     m.container_of(deployment)["image"] = "registry.example.com/breast-cancer:1.2.0"
-    reported = run_resource_rule("image-digest", "kubernetes:apps/v1:Deployment", deployment, DEV_CONFIG,
-                                 policy_config={"environment": "production"})
+    reported = run_resource_rule(
+        "image-digest",
+        "kubernetes:apps/v1:Deployment",
+        deployment,
+        DEV_CONFIG,
+        policy_config={"environment": "production"},
+    )
     assert len(reported) == 1
 
 
@@ -121,7 +151,10 @@ def test_without_any_stack_config_the_pack_is_strict():
 def test_booleans_arrive_as_strings_or_booleans():
     assert policy_context({}, {"ml-platform:allowLoadBalancer": "true"}).allow_load_balancer is True
     assert policy_context({}, {"ml-platform:allowLoadBalancer": "false"}).allow_load_balancer is False
-    assert policy_context({"allowLoadBalancer": "false"}, {"ml-platform:allowLoadBalancer": "true"}).allow_load_balancer is False
+    assert (
+        policy_context({"allowLoadBalancer": "false"}, {"ml-platform:allowLoadBalancer": "true"}).allow_load_balancer
+        is False
+    )
     assert policy_context({"allowLoadBalancer": True}, None).allow_load_balancer is True
 
 
@@ -143,31 +176,49 @@ def test_stack_wrapper_reports_against_the_offending_objects_urn():
     args = stack_args([("kubernetes:apps/v1:Deployment", m.deployment()), ("kubernetes:core/v1:Service", service)])
     reported = []
     stack_validation(RULE["service-selector-matches-pods"], lambda: PROD_CONFIG)(
-        args, lambda message, urn=None: reported.append((message, urn)))
-    assert reported == [("Service ml-prod/breast-cancer: spec.selector: app=nobody matches no pod template in the stack",
-                         "urn:pulumi:prod::ml-platform::kubernetes:core/v1:Service::1")]
+        args, lambda message, urn=None: reported.append((message, urn))
+    )
+    assert reported == [
+        (
+            "Service ml-prod/breast-cancer: spec.selector: app=nobody matches no pod template in the stack",
+            "urn:pulumi:prod::ml-platform::kubernetes:core/v1:Service::1",
+        )
+    ]
 
 
 def test_stack_wrapper_passes_a_compliant_stack():
-    resources = [("kubernetes:apps/v1:Deployment", m.deployment()), ("kubernetes:core/v1:Service", m.service()),
-                 ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", m.hpa()),
-                 ("kubernetes:policy/v1:PodDisruptionBudget", m.pdb()), ("docker-build:index:Image", {})]
+    resources = [
+        ("kubernetes:apps/v1:Deployment", m.deployment()),
+        ("kubernetes:core/v1:Service", m.service()),
+        ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", m.hpa()),
+        ("kubernetes:policy/v1:PodDisruptionBudget", m.pdb()),
+        ("docker-build:index:Image", {}),
+    ]
     for policy in build_policies(lambda: PROD_CONFIG):
         if type(policy).__name__ == "StackValidationPolicy":
             reported = []
-            policy.validate(stack_args(resources), lambda message, urn=None: reported.append(message))
+            # Bound per policy through the default, so each callback appends to its own list.
+            policy.validate(
+                stack_args(resources), lambda message, urn=None, reported=reported: reported.append(message)
+            )
             assert reported == [], policy.name
 
 
 # --- the real pack process, spoken to over gRPC as the Pulumi engine does ------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def pack_channel():
     grpc = pytest.importorskip("grpc")
     env = {**os.environ, "PULUMI_CONFIG": json.dumps(PROD_CONFIG)}
     # The CLI's python policy shim starts a pack as `python -u -m pulumi.policy <engine> .` in the pack's directory.
-    process = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT / "policy")
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT / "policy",
+    )
     try:
         port = process.stdout.readline().decode().strip()
         if not port.isdigit():
@@ -197,9 +248,12 @@ def test_pack_process_rejects_a_floating_image_in_production(pack_channel):
     deployment = m.deployment()
     m.container_of(deployment)["image"] = "registry.example.com/breast-cancer:latest"
     properties = json_format.ParseDict(deployment, struct_pb2.Struct())
-    request = analyzer_pb2.AnalyzeRequest(type="kubernetes:apps/v1:Deployment", properties=properties,
-                                          urn="urn:pulumi:prod::ml-platform::kubernetes:apps/v1:Deployment::breast-cancer",
-                                          name="breast-cancer")
+    request = analyzer_pb2.AnalyzeRequest(
+        type="kubernetes:apps/v1:Deployment",
+        properties=properties,
+        urn="urn:pulumi:prod::ml-platform::kubernetes:apps/v1:Deployment::breast-cancer",
+        name="breast-cancer",
+    )
     response = analyzer_pb2_grpc.AnalyzerStub(pack_channel).Analyze(request)
     found = {(d.policyName, d.enforcementLevel) for d in response.diagnostics}
     assert found == {("image-tag", analyzer_pb2.MANDATORY), ("image-digest", analyzer_pb2.MANDATORY)}

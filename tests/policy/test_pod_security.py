@@ -26,7 +26,9 @@ def test_host_namespaces_are_rejected(host_field):
 def test_privileged_container_is_rejected():
     deployment = m.deployment()
     m.container_of(deployment)["securityContext"]["privileged"] = True
-    assert "spec.template.spec.containers[0].securityContext.privileged" in fields([deployment], "pod-security-restricted")
+    assert "spec.template.spec.containers[0].securityContext.privileged" in fields(
+        [deployment], "pod-security-restricted"
+    )
 
 
 def test_privilege_escalation_must_be_explicitly_false():

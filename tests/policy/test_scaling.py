@@ -18,7 +18,9 @@ def test_hpa_within_bounds_passes():
 
 
 def test_hpa_min_above_max_is_rejected():
-    assert messages([m.hpa(5, 3)], "hpa-bounds", DEV) == ["spec.minReplicas: minReplicas (5) must be <= maxReplicas (3)"]
+    assert messages([m.hpa(5, 3)], "hpa-bounds", DEV) == [
+        "spec.minReplicas: minReplicas (5) must be <= maxReplicas (3)"
+    ]
 
 
 def test_hpa_min_of_one_is_rejected_in_production():

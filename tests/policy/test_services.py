@@ -18,7 +18,8 @@ def test_service_selecting_no_pods_is_rejected():
     service = m.service()
     service["spec"]["selector"]["app.kubernetes.io/name"] = "irsi"
     assert messages([m.deployment(), service], "service-selector-matches-pods") == [
-        "spec.selector: app.kubernetes.io/instance=breast-cancer, app.kubernetes.io/name=irsi matches no pod template in the stack"
+        "spec.selector: app.kubernetes.io/instance=breast-cancer, app.kubernetes.io/name=irsi"
+        " matches no pod template in the stack"
     ]
 
 
