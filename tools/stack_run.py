@@ -16,10 +16,11 @@ import os
 import runpy
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 import pulumi
 import yaml
@@ -39,6 +40,8 @@ SECRET_OUTPUT = "[secret]"
 
 _DOCKER_IMAGE = "docker-build:index:Image"
 
+T = TypeVar("T")
+
 
 class ProgramError(Exception):
     """The program stopped with `pulumi.RunError`: a user error such as bad stack config.
@@ -46,7 +49,7 @@ class ProgramError(Exception):
     `registered` holds what the program registered before it stopped (a config error must leave it empty).
     """
 
-    def __init__(self, problems: list[str], registered: list["RegisteredResource"] | None = None):
+    def __init__(self, problems: list[str], registered: list[RegisteredResource] | None = None):
         super().__init__("\n".join(problems))
         self.problems = problems
         self.registered = registered or []
@@ -99,7 +102,9 @@ def load_stack_config(stack: str, project_dir: Path = ROOT) -> dict[str, Any]:
     """The `config:` mapping of `Pulumi.<stack>.yaml`, as written (keys like `ml-platform:models`)."""
     path = stack_file(stack, project_dir)
     if not path.is_file():
-        raise StackFileError(f"{path.name}: no such stack file (stacks here: {', '.join(available_stacks(project_dir)) or 'none'})")
+        raise StackFileError(
+            f"{path.name}: no such stack file (stacks here: {', '.join(available_stacks(project_dir)) or 'none'})"
+        )
     try:
         with open(path, encoding="utf-8") as f:
             document = yaml.safe_load(f) or {}
@@ -132,13 +137,18 @@ def run_stack(stack: str, *, config: dict[str, Any] | None = None, project_dir: 
         pulumi.runtime.set_all_config(values, secret_keys)
         # set_mocks registers an empty root stack; replace it with one that collects the program's exports.
         settings.ROOT.set(None)
-        _sync_await(runtime_stack.run_in_stack(lambda: runpy.run_path(program, run_name="__main__")))
+        _sync_await(runtime_stack.run_in_stack(lambda: _run_main(program)))
         return StackRun(stack=stack, resources=monitor.recorded, outputs=monitor.stack_outputs)
 
-    try:
-        return _run_isolated(run_program, stack=stack, project_dir=project_dir)
-    except pulumi.RunError as error:
-        raise ProgramError(str(error).splitlines() or ["RunError"], error.registered) from None
+    outcome = _run_isolated(run_program, stack=stack, project_dir=project_dir)
+    if isinstance(outcome, _Failed) and isinstance(outcome.error, pulumi.RunError):
+        raise ProgramError(str(outcome.error).splitlines() or ["RunError"], outcome.registered) from None
+    return _result(outcome)
+
+
+def _run_main(program: str) -> None:
+    """Run the program file as `__main__`, as the language host does."""
+    runpy.run_path(program, run_name="__main__")
 
 
 def run_component(
@@ -160,16 +170,34 @@ def run_component(
         run()
         return monitor.recorded, box.get("value")
 
-    return _run_isolated(run_build, stack=stack, project_dir=Path(project_dir).resolve())
+    return _result(_run_isolated(run_build, stack=stack, project_dir=Path(project_dir).resolve()))
 
 
-def _run_isolated(body: Callable[["_RecordingMonitor"], Any], *, stack: str, project_dir: Path) -> Any:
+@dataclass(frozen=True)
+class _Failed:
+    """What a run raised, with what it registered before it stopped."""
+
+    error: BaseException
+    registered: list[RegisteredResource]
+
+
+def _result(outcome: T | _Failed) -> T:
+    """The run's value; or its error, re-raised in the caller's thread carrying `.registered`."""
+    if isinstance(outcome, _Failed):
+        # Callers read `.registered` off whatever was raised, so the foreign exception is tagged in place.
+        outcome.error.registered = outcome.registered  # type: ignore[attr-defined]  # any exception takes attributes
+        raise outcome.error
+    return outcome
+
+
+def _run_isolated(body: Callable[[_RecordingMonitor], T], *, stack: str, project_dir: Path) -> T | _Failed:
     """Run `body(monitor)` under fresh mocks in a new thread, from the project directory, as `pulumi up` would.
 
     Pulumi keeps its settings, config and root stack in context variables: a new thread starts with none of
-    them set, so every run is as isolated as a fresh `pulumi up`. Errors are re-raised in the caller's thread.
+    them set, so every run is as isolated as a fresh `pulumi up`. An error comes back as `_Failed`, for the
+    caller's thread to raise.
     """
-    result: dict[str, Any] = {}
+    outcome: list[T | _Failed] = []
 
     def target() -> None:
         loop = asyncio.new_event_loop()
@@ -181,10 +209,9 @@ def _run_isolated(body: Callable[["_RecordingMonitor"], Any], *, stack: str, pro
             mocks.set_mocks(mocks_impl, project=project_name(project_dir), stack=stack, preview=False, monitor=monitor)
             os.chdir(project_dir)
             sys.path.insert(0, str(project_dir))
-            result["value"] = body(monitor)
+            outcome.append(body(monitor))
         except BaseException as error:  # re-raised in the caller's thread
-            error.registered = list(monitor.recorded)
-            result["error"] = error
+            outcome.append(_Failed(error, list(monitor.recorded)))
         finally:
             os.chdir(cwd)
             sys.path[:] = path
@@ -193,9 +220,7 @@ def _run_isolated(body: Callable[["_RecordingMonitor"], Any], *, stack: str, pro
     thread = threading.Thread(target=target, name=f"pulumi-{stack}")
     thread.start()
     thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    return outcome[0]
 
 
 def parse_config(config: dict[str, Any], *, stack_file: str, project: str) -> StackConfig:
