@@ -54,7 +54,7 @@ def deployed_image(stack: StackConfig, model: str, track: str, release: ModelCon
 
 stack = read_config()
 
-namespace = stack.namespace
+namespace: str | pulumi.Output[str] = stack.namespace
 if stack.create_namespace:
     namespace = create_namespace(stack.namespace).metadata.name
 
@@ -72,7 +72,12 @@ for name, model in stack.models.items():
             image_pull_secrets=stack.image_pull_secrets,
         ),
     )
-    models[name] = {"image": service.image, "version": model.version, "service": service.service_name, "endpoint": service.endpoint}
+    models[name] = {
+        "image": service.image,
+        "version": model.version,
+        "service": service.service_name,
+        "endpoint": service.endpoint,
+    }
     if service.canary is not None:
         models[name]["canary"] = service.canary
 

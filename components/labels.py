@@ -48,4 +48,3 @@ def standard_labels(model: str, version: str, track: str | None = None) -> dict[
     if track is not None:
         labels[TRACK_LABEL] = track
     return labels
-

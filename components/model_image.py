@@ -1,4 +1,5 @@
-"""`ModelImage`: build one model image from source with docker-build (BuildKit through buildx), push it, expose its digest.
+"""`ModelImage`: build one model image from source with docker-build (BuildKit through buildx), push it,
+expose its digest.
 
 The digest-pinned reference (`image_ref`, `<repo>@<the pushed digest>`) is what a ModelService deploys, and what
 `make promote` copies to another stack: the exact bytes tested in dev are the bytes that run in prod.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pulumi
 import pulumi_docker_build as docker_build
@@ -52,7 +54,9 @@ def registry_host(registry: RegistryConfig) -> str:
     return registry.server.split("/", 1)[0]
 
 
-def registry_cache(registry: RegistryConfig, repository: str) -> tuple[docker_build.CacheFromArgs, docker_build.CacheToArgs]:
+def registry_cache(
+    registry: RegistryConfig, repository: str
+) -> tuple[docker_build.CacheFromArgs, docker_build.CacheToArgs]:
     """Import and export of the build cache at `<server>/<repository>:buildcache`, every layer of every stage.
 
     Registry rather than inline: an inline cache holds the final stage only (mode=min), and the expensive layer, the
@@ -92,18 +96,22 @@ class ModelImage(pulumi.ComponentResource):
                 docker_build.RegistryArgs(
                     address=registry_host(args.registry),
                     username=args.registry.username,
-                    password=pulumi.Output.secret(args.registry_password) if args.registry_password is not None else None,
+                    password=pulumi.Output.secret(args.registry_password)
+                    if args.registry_password is not None
+                    else None,
                 )
             ]
         cache_from, cache_to = registry_cache(args.registry, args.repository)
         self.image_name = image_name(args.registry, args.repository, args.tag)
+        # Any buildx platform string goes: the SDK's `Platform` (a str enum) lacks variants such as linux/arm/v7.
+        platforms = [cast(docker_build.Platform, build.platform)] if build.platform else None
         self.image = docker_build.Image(
             name,
             tags=[self.image_name],
             push=True,
             context=docker_build.BuildContextArgs(location=build.context),
             dockerfile=docker_build.DockerfileArgs(location=build.dockerfile) if build.dockerfile else None,
-            platforms=[build.platform] if build.platform else None,
+            platforms=platforms,
             build_args=dict(build.args) or None,
             target=build.target,
             secrets=build_secrets(build),

@@ -186,7 +186,6 @@ def build_pod_template(
             ],
             termination_grace_period_seconds=config.shutdown.termination_grace_period_seconds,
             topology_spread_constraints=topology_spread(model, release.track) if spread else None,
-            image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=name) for name in image_pull_secrets]
-            or None,
+            image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=name) for name in image_pull_secrets] or None,
         ),
     )

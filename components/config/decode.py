@@ -8,8 +8,9 @@ re-validates: the components trust these objects.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from components.config.problems import ConfigError, did_you_mean, shown, unknown_keys, validate_model
 from components.config.rules import (
@@ -41,6 +42,7 @@ TOP_LEVEL_KEYS = (
 # The top-level keys that hold objects, lists or booleans. Every other value (a secret above all) is a string as
 # the user set it, even when it reads like JSON: `pulumi config set --secret gcpKey '{"type": ...}'`.
 _STRUCTURED_KEYS = ("createNamespace", "allowLoadBalancer", "registry", "imagePullSecrets", "defaults", "models")
+
 
 def raw_project_config(config: Mapping[str, Any], project: str = PROJECT) -> dict[str, Any]:
     """The `<project>:*` keys of an engine config map, prefix stripped, structured values JSON-decoded.
@@ -201,4 +203,3 @@ def referenced_secret_keys(raw: Mapping[str, Any]) -> set[str]:
                 if isinstance(value, dict) and isinstance(value.get("secretKey"), str):
                     found.add(value["secretKey"])
     return found
-

@@ -10,7 +10,8 @@ import difflib
 import json
 import types
 import typing
-from typing import Annotated, Any, Collection, Mapping, TypeVar, Union
+from collections.abc import Collection, Mapping
+from typing import Annotated, Any, TypeVar, Union
 
 import pydantic
 from pydantic import BaseModel
@@ -127,7 +128,6 @@ def did_you_mean(key: str, candidates: Collection[str], prefix: str = "") -> str
     if close:
         return f"; did you mean {prefix}{close[0]}?"
     return f" (known keys: {', '.join(sorted(candidates))})"
-
 
 
 def shown(value: Any) -> str:

@@ -8,9 +8,10 @@ parses. `typed_model_rules` and `stack_rules` need parsed values and run once th
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, TypeGuard
 
 from components.config.schema import (
     DNS_1123_SUBDOMAIN,
@@ -68,7 +69,9 @@ def release_rules(model: Mapping[str, Any], path: str, facts: StackFacts) -> lis
     if isinstance(canary, dict):
         releases.append((f"{path}.canary", canary))
         if canary.get("version") is not None and canary.get("version") == model.get("version"):
-            problems.append(f"{path}.canary.version: {canary['version']!r} is the stable version; a canary needs a new one")
+            problems.append(
+                f"{path}.canary.version: {canary['version']!r} is the stable version; a canary needs a new one"
+            )
         high = replicas.get("max", Replicas().max) if isinstance(replicas, dict) else None
         per_track = canary_track_floor(facts.production)
         if _is_count(high) and high < 2 * per_track:
@@ -139,7 +142,7 @@ def canary_name_clashes(models: Mapping[str, ModelConfig]) -> list[str]:
     return problems
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
@@ -193,7 +196,6 @@ def model_name_problem(name: str) -> str | None:
     return None
 
 
-
 def stack_rules(stack: TopLevelConfig, raw: Mapping[str, Any]) -> list[str]:
     """Rules on the top-level keys, checked once they parse: names Kubernetes accepts, and registry credentials
     that come as a pair."""
@@ -205,10 +207,7 @@ def stack_rules(stack: TopLevelConfig, raw: Mapping[str, Any]) -> list[str]:
         if not DNS_1123_SUBDOMAIN.match(secret) or len(secret) > 253:
             report(f"imagePullSecrets[{index}]: {secret!r} is not a Secret name (a DNS-1123 subdomain)")
     if stack.registry and stack.registry.username and "registryPassword" not in raw:
-        report(
-            "registry.username: set, but no password; run "
-            "`pulumi config set --secret registryPassword <password>`"
-        )
+        report("registry.username: set, but no password; run `pulumi config set --secret registryPassword <password>`")
     if "registryPassword" in raw and not (stack.registry and stack.registry.username):
         # ModelImage logs in only with a username: without one the password would be silently ignored.
         report(f"{PROJECT}:registryPassword: set, but registry.username is not; the registry login needs both")
