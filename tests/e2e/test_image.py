@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,6 @@ import numpy as np
 import pytest
 
 from tests.loopback import free_port
-
 from tools.docker.build import (
     MODEL_DIR,
     REPO_ROOT,
@@ -107,13 +107,11 @@ def base_image(engine, e2e_report) -> str:
 
 
 @pytest.fixture(scope="module")
-def image(registry, base_image, e2e_report) -> str:
+def image(registry, base_image, e2e_report) -> Generator[str, None, None]:
     """The digest reference of the image after a round trip through the registry: `<repository>@sha256:...`."""
     tag = f"{REPOSITORY}:e2e-{uuid.uuid4().hex[:12]}"
     ca_file = Path(os.environ.get("E2E_CA_FILE", "/etc/ssl/certs/ca-certificates.crt"))
-    build = ImageBuild(
-        tag=tag, base_image=base_image, ca_file=ca_file if ca_file.is_file() else None, **git_metadata()
-    )
+    build = ImageBuild(tag=tag, base_image=base_image, ca_file=ca_file if ca_file.is_file() else None, **git_metadata())
     started = time.monotonic()
     try:
         build_image(build, quiet=True)
@@ -169,7 +167,7 @@ def start_container(reference: str) -> Container:
         while time.monotonic() < deadline:
             try:
                 if client.get("/v2/health/ready").status_code == 200:
-                    ready_at = dt.datetime.now(dt.timezone.utc)
+                    ready_at = dt.datetime.now(dt.UTC)
                     container.seconds_to_ready = (ready_at - started_at(name)).total_seconds()
                     return container
             except httpx.TransportError:
@@ -185,7 +183,7 @@ def start_container(reference: str) -> Container:
 
 
 @pytest.fixture(scope="module")
-def server(image, e2e_report) -> Container:
+def server(image, e2e_report) -> Generator[Container, None, None]:
     container = start_container(image)
     e2e_report["container start to ready"] = f"{container.seconds_to_ready:.2f} s"
     yield container
@@ -256,7 +254,7 @@ def test_serves_predictions_equal_to_onnx_runtime_on_the_same_model(server):
 
     session = onnxruntime.InferenceSession(str(MODEL_FILE), providers=["CPUExecutionProvider"])
     outputs = session.run(None, {session.get_inputs()[0].name: rows})
-    expected = dict(zip([o.name for o in session.get_outputs()], outputs))
+    expected = dict(zip([o.name for o in session.get_outputs()], outputs, strict=True))
     compared = 0
     for output in result["outputs"]:
         assert output["name"] in expected, f"unexpected output {output['name']}"

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO_ROOT / "model"
@@ -86,7 +87,15 @@ def build_image(build: ImageBuild, docker: str | None = None, quiet: bool = Fals
         return iidfile.read_text().strip()
 
 
-def git_metadata(repo: Path = REPO_ROOT) -> dict[str, str]:
+class GitMetadata(TypedDict, total=False):
+    """The OCI label values git can tell (`ImageBuild` fields); a key is absent when git could not say."""
+
+    version: str
+    revision: str
+    created: str
+
+
+def git_metadata(repo: Path = REPO_ROOT) -> GitMetadata:
     """Version, revision and commit time from git, for the OCI labels; empty when this is not a git checkout (or
     there is no git at all: the Dockerfile's defaults then stand)."""
 
@@ -97,13 +106,15 @@ def git_metadata(repo: Path = REPO_ROOT) -> dict[str, str]:
             return ""
         return result.stdout.strip() if result.returncode == 0 else ""
 
-    metadata = {
-        "version": git("describe", "--tags", "--always", "--dirty"),
-        "revision": git("rev-parse", "HEAD"),
-        # The commit's time, not the build's: the same commit gives the same labels (and layer cache hits).
-        "created": git("log", "-1", "--format=%cI"),
-    }
-    return {key: value for key, value in metadata.items() if value}
+    metadata: GitMetadata = {}
+    if version := git("describe", "--tags", "--always", "--dirty"):
+        metadata["version"] = version
+    if revision := git("rev-parse", "HEAD"):
+        metadata["revision"] = revision
+    # The commit's time, not the build's: the same commit gives the same labels (and layer cache hits).
+    if created := git("log", "-1", "--format=%cI"):
+        metadata["created"] = created
+    return metadata
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
