@@ -129,7 +129,7 @@ def measure(target: str, url: str, body_file: Path | None, duration: int) -> lis
     return results
 
 
-def bench_ours(duration: float, starts: int) -> tuple[list[Result], list[float]]:
+def bench_ours(duration: int, starts: int) -> tuple[list[Result], list[float]]:
     """Our server: start-to-ready (several starts), then infer and the HTTP floor."""
     body = BUILD / "ours.json"
     body.write_text(json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 30], "data": ROW}]}))
@@ -152,7 +152,7 @@ def bench_ours(duration: float, starts: int) -> tuple[list[Result], list[float]]
     return results, start_times
 
 
-def bench_mlserver(mlserver: Path, duration: float, adaptive: bool) -> list[Result]:
+def bench_mlserver(mlserver: Path, duration: int, adaptive: bool) -> list[Result]:
     """MLServer with mlserver-sklearn on the same model (joblib), default settings or adaptive batching."""
     repository = BUILD / ("mlserver-adaptive" if adaptive else "mlserver-default")
     model_dir = repository / "breast-cancer"

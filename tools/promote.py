@@ -74,13 +74,18 @@ class Promotion:
     def diff(self) -> str:
         """The change as a unified diff against the stack file."""
         name = self.path.name
-        return "".join(difflib.unified_diff(
-            self.before.splitlines(keepends=True), self.after.splitlines(keepends=True),
-            fromfile=f"a/{name}", tofile=f"b/{name}",
-        ))
+        return "".join(
+            difflib.unified_diff(
+                self.before.splitlines(keepends=True),
+                self.after.splitlines(keepends=True),
+                fromfile=f"a/{name}",
+                tofile=f"b/{name}",
+            )
+        )
 
 
 # --- FROM's outputs ---------------------------------------------------------------------------------------------
+
 
 def read_outputs_file(path: Path) -> dict[str, Any]:
     """The stack outputs saved as JSON (`pulumi stack output --json`, or `make render`'s outputs.json)."""
@@ -133,6 +138,7 @@ def releases_from_outputs(outputs: Any, source: str) -> dict[str, DeployedReleas
 
 # --- the stack file ---------------------------------------------------------------------------------------------
 
+
 def _round_trip_yaml(text: str) -> YAML:
     """A ruamel round-trip loader/dumper that writes the file back with the indentation it was written in."""
     _, indent, block_sequence_indent = load_yaml_guess_indent(text)
@@ -172,12 +178,19 @@ def validate_stack_config(config: dict[str, Any], stack_file: str) -> None:
     try:
         parse_config(_plain(config), stack_file=stack_file, project=PROJECT)
     except ConfigError as error:
-        raise PromotionError(f"refused: the promoted config would be invalid: {error.problems[0]}"
-                             + (f" (and {len(error.problems) - 1} more)" if len(error.problems) > 1 else "")) from None
+        raise PromotionError(
+            f"refused: the promoted config would be invalid: {error.problems[0]}"
+            + (f" (and {len(error.problems) - 1} more)" if len(error.problems) > 1 else "")
+        ) from None
 
 
-def promote(from_stack: str, to_stack: str, releases: dict[str, DeployedRelease], model: str | None = None,
-            project_dir: Path = ROOT) -> Promotion:
+def promote(
+    from_stack: str,
+    to_stack: str,
+    releases: dict[str, DeployedRelease],
+    model: str | None = None,
+    project_dir: Path = ROOT,
+) -> Promotion:
     """Work out the promotion of `releases` (FROM's) into `Pulumi.<to_stack>.yaml`, without writing anything."""
     if from_stack == to_stack:
         raise PromotionError(f"FROM and TO are the same stack ({to_stack})")
@@ -191,9 +204,9 @@ def promote(from_stack: str, to_stack: str, releases: dict[str, DeployedRelease]
     except YAMLError as error:
         raise PromotionError(f"{path.name}: not valid YAML ({str(error).splitlines()[0]})") from None
     config = document.get("config") if isinstance(document, dict) else None
-    models = config.get(MODELS_KEY) if isinstance(config, dict) else None
-    if not isinstance(models, CommentedMap):
+    if not isinstance(config, dict) or not isinstance(config.get(MODELS_KEY), CommentedMap):
         raise PromotionError(f"{path.name}: no `{MODELS_KEY}` mapping under `config:`")
+    models = config[MODELS_KEY]
 
     if model is not None:
         if model not in releases:
@@ -206,14 +219,18 @@ def promote(from_stack: str, to_stack: str, releases: dict[str, DeployedRelease]
         chosen = [release for name, release in releases.items() if name in models]
         skipped = sorted(name for name in releases if name not in models)
         if not chosen:
-            raise PromotionError(f"unknown models: {from_stack} deployed {_names(releases)}, "
-                                 f"{path.name} has {_names(models)}; nothing in common to promote")
+            raise PromotionError(
+                f"unknown models: {from_stack} deployed {_names(releases)}, "
+                f"{path.name} has {_names(models)}; nothing in common to promote"
+            )
 
     changed, unchanged = [], []
     for release in chosen:
         if not is_pinned_by_digest(release.image):
-            raise PromotionError(f"models.{release.model}.image: {release.image!r} from {from_stack} "
-                                 f"is not pinned by digest (expected <repository>@sha256:<64 hex>)")
+            raise PromotionError(
+                f"models.{release.model}.image: {release.image!r} from {from_stack} "
+                f"is not pinned by digest (expected <repository>@sha256:<64 hex>)"
+            )
         entry = models[release.model]
         if not isinstance(entry, CommentedMap):
             raise PromotionError(f"{path.name}: {MODELS_KEY}.{release.model} is not a mapping")
@@ -232,7 +249,11 @@ def promote(from_stack: str, to_stack: str, releases: dict[str, DeployedRelease]
 
 def _apply(entry: CommentedMap, release: DeployedRelease) -> bool:
     """Set version and image on one model's mapping, replacing `build` in place; True when anything changed."""
-    if str(entry.get("version", "")) == release.version and entry.get("image") == release.image and "build" not in entry:
+    if (
+        str(entry.get("version", "")) == release.version
+        and entry.get("image") == release.image
+        and "build" not in entry
+    ):
         return False
     entry["version"] = _like(entry.get("version"), release.version)
     if "image" in entry:
@@ -283,13 +304,18 @@ def write_atomically(path: Path, text: str) -> None:
 
 # --- command line -----------------------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make promote", description=__doc__.split("\n\n")[0])
     parser.add_argument("--from", dest="from_stack", required=True, help="the stack that deployed the release (dev)")
     parser.add_argument("--to", dest="to_stack", required=True, help="the stack whose file is edited (prod)")
     parser.add_argument("--model", default=None, help="promote only this model (default: every model)")
-    parser.add_argument("--outputs", type=Path, default=None,
-                        help="FROM's outputs as JSON (default: `pulumi stack output --json --stack FROM`)")
+    parser.add_argument(
+        "--outputs",
+        type=Path,
+        default=None,
+        help="FROM's outputs as JSON (default: `pulumi stack output --json --stack FROM`)",
+    )
     parser.add_argument("--project-dir", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -315,8 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(promotion.diff, end="")
     for release in promotion.changed:
-        print(f"promoted {release.model} {release.version} ({release.image}) from {args.from_stack} "
-              f"to {promotion.path.name}")
+        print(
+            f"promoted {release.model} {release.version} ({release.image}) from {args.from_stack} "
+            f"to {promotion.path.name}"
+        )
         if warning := loopback_warning(release, args.to_stack):
             print(warning, file=sys.stderr)
     return 0
@@ -327,9 +355,11 @@ def loopback_warning(release: DeployedRelease, to_stack: str) -> str | None:
     if not _LOOPBACK_REGISTRY.match(release.image):
         return None
     registry = release.image.split("/", 1)[0]
-    return (f"warning: {release.model}: {registry} is a registry on the machine that pushed, which {to_stack}'s nodes "
-            "cannot pull from; copy the image by digest to a registry they reach (crane copy, skopeo copy --all) "
-            "and promote that reference")
+    return (
+        f"warning: {release.model}: {registry} is a registry on the machine that pushed, which {to_stack}'s nodes "
+        "cannot pull from; copy the image by digest to a registry they reach (crane copy, skopeo copy --all) "
+        "and promote that reference"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """How a rendered stack is written to disk: one canonical YAML file per object, secrets masked, plus outputs.json.
 
-Apart from write_render, everything here is a pure function of the objects, so two renders of the same config are byte-identical.
+Apart from write_render, everything here is a pure function of the objects, so two renders of the same config are
+byte-identical.
 """
 
 from __future__ import annotations
@@ -20,8 +21,15 @@ INDEX_FILE = ".rendered-files"
 # Top-level keys in the order `kubectl get -o yaml` shows them; the rest follow alphabetically.
 _LEADING_KEYS = ("apiVersion", "kind", "metadata")
 _KIND_ORDER = (
-    "Namespace", "ServiceAccount", "Secret", "ConfigMap", "Service", "Deployment",
-    "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
+    "Namespace",
+    "ServiceAccount",
+    "Secret",
+    "ConfigMap",
+    "Service",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
 )
 
 
@@ -93,7 +101,7 @@ def write_render(objects: list[Mapping[str, Any]], outputs: Mapping[str, Any], o
         for old in index.read_text(encoding="utf-8").split():
             (out / Path(old).name).unlink(missing_ok=True)
     paths = []
-    for name, obj in zip(file_names(objects), objects):
+    for name, obj in zip(file_names(objects), objects, strict=True):
         path = out / name
         path.write_text(to_yaml(obj), encoding="utf-8")
         paths.append(path)

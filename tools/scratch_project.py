@@ -1,8 +1,8 @@
 """A copy of the project in a scratch folder, driven through the real Pulumi CLI the way `make up` drives it.
 
-The cluster tests and `make bench-engine` change stack files (versions, canaries, bad keys) and create stacks in a state backend; a copy keeps the
-work tree and the user's `.pulumi-state` untouched. The copy holds every tracked file, and links the project's
-virtualenvs (the program's and the policy pack's) instead of copying them.
+The cluster tests and `make bench-engine` change stack files (versions, canaries, bad keys) and create stacks in a
+state backend; a copy keeps the work tree and the user's `.pulumi-state` untouched. The copy holds every tracked file,
+and links the project's virtualenvs (the program's and the policy pack's) instead of copying them.
 """
 
 from __future__ import annotations
@@ -55,22 +55,29 @@ class Project:
         home = tmp / "pulumi-home"
         state = tmp / "state"
         state.mkdir()
-        env = toolchain.engine_env({
-            **os.environ,
-            "PULUMI_HOME": str(home),
-            "PULUMI_BACKEND_URL": f"file://{state}",
-            "PULUMI_CONFIG_PASSPHRASE": "",
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "KUBECONFIG": str(kubeconfig),
-        })
+        env = toolchain.engine_env(
+            {
+                **os.environ,
+                "PULUMI_HOME": str(home),
+                "PULUMI_BACKEND_URL": f"file://{state}",
+                "PULUMI_CONFIG_PASSPHRASE": "",
+                "PULUMI_SKIP_UPDATE_CHECK": "true",
+                "KUBECONFIG": str(kubeconfig),
+            }
+        )
         toolchain.install_plugins(env)
         return cls(path, env)
 
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Runs the toolchain's CLI in the project; on failure, the assertion shows what it printed."""
         result = subprocess.run(
-            [str(TOOLCHAIN_BIN / "pulumi"), *args], cwd=self.path, env=self.env, text=True,
-            capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+            [str(TOOLCHAIN_BIN / "pulumi"), *args],
+            cwd=self.path,
+            env=self.env,
+            text=True,
+            capture_output=True,
+            timeout=TIMEOUT,
+            stdin=subprocess.DEVNULL,
         )
         if check:
             assert result.returncode == 0, f"pulumi {' '.join(args)}:\n{result.stdout}\n{result.stderr}"

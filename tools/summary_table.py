@@ -12,6 +12,8 @@ from typing import Any
 from conventions import NAME_LABEL, STABLE, TRACK_LABEL, VERSION_LABEL
 
 HEADER = ("MODEL", "VERSION", "IMAGE", "REPLICAS", "CPU", "MEMORY")
+# One Deployment's cells, in HEADER's order.
+Row = tuple[str, str, str, str, str, str]
 
 
 def _get(obj: Any, *path: Any) -> Any:
@@ -35,14 +37,14 @@ def _hpa_bounds(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, Any], s
     return bounds
 
 
-def summary_rows(objects: list[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+def summary_rows(objects: list[Mapping[str, Any]]) -> list[Row]:
     """One row per Deployment: model, version, image, replicas, cpu, memory.
 
     Replicas are the bounds of the HPA that scales the Deployment (its `spec.replicas` when none does); a
     second track of a model (a canary) is shown as `model (track)`.
     """
     bounds = _hpa_bounds(objects)
-    rows = []
+    rows: list[Row] = []
     for deployment in (obj for obj in objects if obj.get("kind") == "Deployment"):
         name = _get(deployment, "metadata", "name") or "?"
         labels = _get(deployment, "metadata", "labels") or {}
@@ -51,14 +53,16 @@ def summary_rows(objects: list[Mapping[str, Any]]) -> list[tuple[str, ...]]:
         container = _get(deployment, "spec", "template", "spec", "containers", 0) or {}
         requests = _get(container, "resources", "requests") or {}
         replicas = bounds.get((_get(deployment, "metadata", "namespace"), name))
-        rows.append((
-            f"{model} ({track})" if track and track != STABLE else str(model),
-            str(labels.get(VERSION_LABEL, "?")),
-            str(container.get("image", "?")),
-            replicas or str(_get(deployment, "spec", "replicas") or 1),
-            str(requests.get("cpu", "-")),
-            str(requests.get("memory", "-")),
-        ))
+        rows.append(
+            (
+                f"{model} ({track})" if track and track != STABLE else str(model),
+                str(labels.get(VERSION_LABEL, "?")),
+                str(container.get("image", "?")),
+                replicas or str(_get(deployment, "spec", "replicas") or 1),
+                str(requests.get("cpu", "-")),
+                str(requests.get("memory", "-")),
+            )
+        )
     return rows
 
 
@@ -66,4 +70,4 @@ def format_table(rows: Iterable[tuple[str, ...]]) -> str:
     """A plain aligned text table with the header."""
     rows = [HEADER, *rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)

@@ -58,7 +58,9 @@ def install_plugins(env: dict[str, str]) -> list[str]:
             raise FileNotFoundError(f"{binary} is missing (run `make toolchain`)")
         subprocess.run(
             [str(TOOLCHAIN_BIN / "pulumi"), "plugin", "install", "resource", name, version, "--file", str(binary)],
-            env=env, check=True, capture_output=True,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         installed.append(f"{name} {version}")
     return installed
