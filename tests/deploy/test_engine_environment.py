@@ -41,7 +41,8 @@ def test_a_pulumi_login_counts_as_a_backend(home, tmp_path):
     (home / ".pulumi").mkdir()
     (home / ".pulumi" / "credentials.json").write_text(json.dumps({"current": "https://api.pulumi.com"}))
     engine = deploy.engine_environment(
-        {"PATH": str(fake_cli(tmp_path / "bin").parent), "KUBECONFIG": "/k"}, start_cluster=False,
+        {"PATH": str(fake_cli(tmp_path / "bin").parent), "KUBECONFIG": "/k"},
+        start_cluster=False,
         project_dir=tmp_path,
     )
     assert "PULUMI_BACKEND_URL" not in engine.env
@@ -49,7 +50,8 @@ def test_a_pulumi_login_counts_as_a_backend(home, tmp_path):
 
 def test_without_a_login_state_goes_to_a_local_file_backend_with_an_empty_passphrase(home, tmp_path):
     engine = deploy.engine_environment(
-        {"PATH": str(fake_cli(tmp_path / "bin").parent), "KUBECONFIG": "/k"}, start_cluster=False,
+        {"PATH": str(fake_cli(tmp_path / "bin").parent), "KUBECONFIG": "/k"},
+        start_cluster=False,
         project_dir=tmp_path,
     )
     assert engine.env["PULUMI_BACKEND_URL"] == f"file://{tmp_path}/.pulumi-state"
@@ -67,7 +69,8 @@ def test_a_current_kube_context_counts_as_a_cluster(home, tmp_path):
     (home / ".kube").mkdir()
     (home / ".kube" / "config").write_text("apiVersion: v1\ncurrent-context: kind-dev\n")
     engine = deploy.engine_environment(
-        {"PATH": str(fake_cli(tmp_path / "bin").parent), "PULUMI_ACCESS_TOKEN": "t"}, start_cluster=False,
+        {"PATH": str(fake_cli(tmp_path / "bin").parent), "PULUMI_ACCESS_TOKEN": "t"},
+        start_cluster=False,
         project_dir=tmp_path,
     )
     assert "KUBECONFIG" not in engine.env
@@ -78,7 +81,8 @@ def test_without_a_cluster_the_local_one_is_used(home, tmp_path):
     (home / ".kube").mkdir()
     (home / ".kube" / "config").write_text('apiVersion: v1\ncurrent-context: ""\n')
     engine = deploy.engine_environment(
-        {"PATH": str(fake_cli(tmp_path / "bin").parent), "PULUMI_ACCESS_TOKEN": "t"}, start_cluster=False,
+        {"PATH": str(fake_cli(tmp_path / "bin").parent), "PULUMI_ACCESS_TOKEN": "t"},
+        start_cluster=False,
         project_dir=tmp_path,
     )
     assert engine.env["KUBECONFIG"].endswith(".cluster/kubeconfig")
@@ -86,7 +90,9 @@ def test_without_a_cluster_the_local_one_is_used(home, tmp_path):
 
 def test_no_cli_anywhere_is_one_clear_error(home, tmp_path, monkeypatch):
     monkeypatch.setattr(deploy, "TOOLCHAIN_BIN", tmp_path / "empty")
-    with pytest.raises(deploy.DeployError, match=r"no Pulumi CLI: install one, or build the project's with `make toolchain`"):
+    with pytest.raises(
+        deploy.DeployError, match=r"no Pulumi CLI: install one, or build the project's with `make toolchain`"
+    ):
         deploy.engine_environment({"PATH": str(tmp_path)}, start_cluster=False, project_dir=tmp_path)
 
 

@@ -80,8 +80,7 @@ def makefile_variables() -> frozenset[str]:
     """Every variable the Makefile sets or reads: `VAR ?= ...`, `$(VAR)`, `$(if $(VAR),...)`."""
     text = (ROOT / "Makefile").read_text()
     return frozenset(
-        re.findall(r"^([A-Z][A-Z0-9_]*)\s*[?:+]?=", text, re.MULTILINE)
-        + re.findall(r"\$\(([A-Z][A-Z0-9_]*)\)", text)
+        re.findall(r"^([A-Z][A-Z0-9_]*)\s*[?:+]?=", text, re.MULTILINE) + re.findall(r"\$\(([A-Z][A-Z0-9_]*)\)", text)
     )
 
 
@@ -108,13 +107,9 @@ def test_every_make_command_names_a_target_and_variables_the_makefile_has(page, 
     variables = [arg.partition("=")[0] for arg in args if "=" in arg]
     assert targets, f"{page}: `make` alone runs the Makefile's first target; name one"
     for target in targets:
-        assert target in makefile_targets(), (
-            f"{page}: make {target}: no such target in the Makefile"
-        )
+        assert target in makefile_targets(), f"{page}: make {target}: no such target in the Makefile"
     for variable in variables:
-        assert variable in makefile_variables(), (
-            f"{page}: {variable}=...: the Makefile never reads {variable}"
-        )
+        assert variable in makefile_variables(), f"{page}: {variable}=...: the Makefile never reads {variable}"
 
 
 def repository_scripts_and_modules() -> list[tuple[str, str]]:
@@ -131,11 +126,7 @@ def repository_scripts_and_modules() -> list[tuple[str, str]]:
                     (
                         page_id,
                         str(
-                            (
-                                module / "__main__.py"
-                                if module.is_dir()
-                                else module.with_suffix(".py")
-                            ).relative_to(ROOT)
+                            (module / "__main__.py" if module.is_dir() else module.with_suffix(".py")).relative_to(ROOT)
                         ),
                     )
                 )
@@ -154,9 +145,7 @@ def slug(heading: str) -> str:
 
 
 def anchors(page: Path) -> set[str]:
-    text = re.sub(
-        r"^[ \t]*```.*?^[ \t]*```", "", page.read_text(), flags=re.MULTILINE | re.DOTALL
-    )
+    text = re.sub(r"^[ \t]*```.*?^[ \t]*```", "", page.read_text(), flags=re.MULTILINE | re.DOTALL)
     seen: dict[str, int] = {}
     result = set()
     for heading in re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE):
@@ -168,14 +157,8 @@ def anchors(page: Path) -> set[str]:
 
 
 def links(page: Path) -> list[str]:
-    text = re.sub(
-        r"^[ \t]*```.*?^[ \t]*```", "", page.read_text(), flags=re.MULTILINE | re.DOTALL
-    )
-    return [
-        target
-        for target in re.findall(r"\]\(([^)\s]+)\)", text)
-        if not re.match(r"[a-z]+:", target)
-    ]
+    text = re.sub(r"^[ \t]*```.*?^[ \t]*```", "", page.read_text(), flags=re.MULTILINE | re.DOTALL)
+    return [target for target in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"[a-z]+:", target)]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=IDS)
@@ -186,17 +169,13 @@ def test_every_relative_link_leads_to_a_file_and_heading(page):
         target = (page.parent / path).resolve() if path else page
         assert target.exists(), f"{link}: {target.relative_to(ROOT)} does not exist"
         if anchor and target.suffix == ".md":
-            assert anchor in anchors(target), (
-                f"{link}: no heading #{anchor} in {target.relative_to(ROOT)}"
-            )
+            assert anchor in anchors(target), f"{link}: no heading #{anchor} in {target.relative_to(ROOT)}"
 
 
 @cache
 def top_level_entries() -> frozenset[str]:
     """The repository's tracked top-level files and folders: a backticked word starting with one is a path."""
-    files = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return frozenset(line.split("/")[0] for line in files.splitlines())
 
 
@@ -220,20 +199,13 @@ def mentioned_paths(page: Path) -> list[str]:
         r"`([^`\s]+)`",
         re.sub(r"^[ \t]*```.*?^[ \t]*```", "", text, flags=re.MULTILINE | re.DOTALL),
     )
-    words += [
-        word
-        for block in code_blocks(text)
-        for command in commands(block)
-        for word in command
-    ]
+    words += [word for block in code_blocks(text) for command in commands(block) for word in command]
     paths = []
     for word in words:
         word = word.rstrip(".,:;)").removeprefix("./")
         if PLACEHOLDER.search(word) or "=" in word or word.startswith(("-", "/")):
             continue
-        if word.split("/")[0] in top_level_entries() and (
-            word.count("/") or "." in word
-        ):
+        if word.split("/")[0] in top_level_entries() and (word.count("/") or "." in word):
             paths.append(word.rstrip("/"))
     return sorted(set(paths))
 
@@ -242,9 +214,5 @@ def mentioned_paths(page: Path) -> list[str]:
 def test_every_repository_path_mentioned_exists(page):
     paths = mentioned_paths(page)
     ignored = git_ignored(paths)
-    missing = [
-        path for path in paths if path not in ignored and not (ROOT / path).exists()
-    ]
-    assert not missing, (
-        f"{page.relative_to(ROOT)} names paths that do not exist: {missing}"
-    )
+    missing = [path for path in paths if path not in ignored and not (ROOT / path).exists()]
+    assert not missing, f"{page.relative_to(ROOT)} names paths that do not exist: {missing}"

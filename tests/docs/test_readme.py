@@ -18,9 +18,7 @@ def test_the_readme_links_a_page_for_every_docs_subject():
     text = README.read_text()
     docs = README.parent / "docs"
     for page in sorted(docs.glob("*.md")):
-        assert f"(docs/{page.name})" in text, (
-            f"README.md does not link docs/{page.name}"
-        )
+        assert f"(docs/{page.name})" in text, f"README.md does not link docs/{page.name}"
 
 
 def test_the_pinned_versions_table_shows_the_versions_the_toolchain_builds():
@@ -39,6 +37,4 @@ def test_the_pinned_versions_table_shows_the_versions_the_toolchain_builds():
         row = re.search(rf"^\| {re.escape(piece)} \| ([^|]+) \|", text, re.MULTILINE)
         assert row, f"README.md's pinned versions table has no row for {piece}"
         for version in wanted:
-            assert version in row.group(1), (
-                f"{piece}: README.md shows {row.group(1).strip()}, versions.env {version}"
-            )
+            assert version in row.group(1), f"{piece}: README.md shows {row.group(1).strip()}, versions.env {version}"

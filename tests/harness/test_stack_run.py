@@ -190,7 +190,9 @@ def test_an_object_without_a_name_gets_one_as_the_provider_would_give_it():
     import pulumi_kubernetes as k8s
 
     def build():
-        settings = k8s.core.v1.ConfigMap("settings", metadata=k8s.meta.v1.ObjectMetaArgs(namespace="ns"), data={"a": "b"})
+        settings = k8s.core.v1.ConfigMap(
+            "settings", metadata=k8s.meta.v1.ObjectMetaArgs(namespace="ns"), data={"a": "b"}
+        )
         return settings.metadata.name
 
     registered, name = stack_run.run_component(build)

@@ -24,7 +24,8 @@ DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64
 
 # A TO stack file with the things a round trip could lose: comments everywhere, quoting, flow style, odd order.
-PROD = """\
+PROD = (
+    """\
 # The prod stack.
 config:
   ml-platform:environment: production   # judged as production
@@ -38,13 +39,16 @@ config:
     # Iris: promoted from dev.
     breast-cancer:
       version: "1.0.0"   # set by make promote
-      image: registry.example.com/ml/breast-cancer@sha256:0000000000000000000000000000000000000000000000000000000000000000
+      image: registry.example.com/ml/breast-cancer@sha256:"""
+    + "0" * 64
+    + """
       env:
         LOG_LEVEL: warning
     cancer:
       version: 0.9.0
       image: registry.example.com/ml/cancer@sha256:1111111111111111111111111111111111111111111111111111111111111111
 """
+)
 
 # A stack that still builds one model from source, as dev does: promotion switches it to the image.
 STAGING = """\
@@ -73,8 +77,12 @@ def outputs(**models: tuple[str, str]) -> dict:
     return {
         "namespace": "ml-dev",
         "models": {
-            name: {"image": image, "version": version, "service": name,
-                   "endpoint": f"http://{name}.ml-dev.svc.cluster.local:8080"}
+            name: {
+                "image": image,
+                "version": version,
+                "service": name,
+                "endpoint": f"http://{name}.ml-dev.svc.cluster.local:8080",
+            }
             for name, (version, image) in models.items()
         },
     }
@@ -116,10 +124,13 @@ def test_digest_and_version_are_copied(project):
     assert models(project)["breast-cancer"]["version"] == "1.1.0"
 
 
-@pytest.mark.parametrize("image", [
-    f"localhost:5001/breast-cancer@{DIGEST_A}",
-    f"127.0.0.1:5000/ml/breast-cancer@{DIGEST_A}",
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        f"localhost:5001/breast-cancer@{DIGEST_A}",
+        f"127.0.0.1:5000/ml/breast-cancer@{DIGEST_A}",
+    ],
+)
 def test_an_image_in_a_registry_only_the_pushing_machine_reaches_is_promoted_with_a_warning(project, capsys, image):
     assert run(project, outputs(breast_cancer=("1.1.0", image))) == 0
     assert models(project)["breast-cancer"]["image"] == image
@@ -153,22 +164,36 @@ def test_build_is_replaced_by_the_image_in_place(project):
     assert list(entry) == ["version", "image", "env"]
     assert entry["image"] == image
     removed, added = changed_lines(STAGING, after)
-    assert removed == ["      version: 0.9.0", "      build:", "        context: ./model", "        args:",
-                       "          MODEL: cancer"]
+    assert removed == [
+        "      version: 0.9.0",
+        "      build:",
+        "        context: ./model",
+        "        args:",
+        "          MODEL: cancer",
+    ]
     assert added == ["      version: 1.0.0", f"      image: {image}"]
     assert "    # Built here until its first promotion.\n" in after
     assert "      # Kept: a comment after the build block.\n      env:\n" in after
 
 
 def test_every_model_is_promoted_without_model(project):
-    run(project, outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}"), cancer=("1.0.0", f"r/cancer@{DIGEST_B}")))
+    run(
+        project,
+        outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}"), cancer=("1.0.0", f"r/cancer@{DIGEST_B}")),
+    )
     assert {name: entry["image"] for name, entry in models(project).items()} == {
-        "breast-cancer": f"r/breast-cancer@{DIGEST_A}", "cancer": f"r/cancer@{DIGEST_B}"}
+        "breast-cancer": f"r/breast-cancer@{DIGEST_A}",
+        "cancer": f"r/cancer@{DIGEST_B}",
+    }
 
 
 def test_model_filter_leaves_the_other_models_alone(project):
-    run(project, outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}"), cancer=("1.0.0", f"r/cancer@{DIGEST_B}")),
-        "--model", "breast-cancer")
+    run(
+        project,
+        outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}"), cancer=("1.0.0", f"r/cancer@{DIGEST_B}")),
+        "--model",
+        "breast-cancer",
+    )
     assert models(project)["cancer"]["image"].endswith("1" * 64)
     assert models(project)["cancer"]["version"] == "0.9.0"
 
@@ -191,25 +216,52 @@ def test_the_change_is_printed_as_a_diff(project, capsys):
 
 
 def test_models_only_in_from_are_skipped_and_named(project, capsys):
-    run(project, outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}"), newcomer=("0.1.0", f"r/new@{DIGEST_B}")))
+    run(
+        project,
+        outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}"), newcomer=("0.1.0", f"r/new@{DIGEST_B}")),
+    )
     assert "skipped newcomer: not in Pulumi.prod.yaml" in capsys.readouterr().out
     assert "newcomer" not in models(project)
 
 
 # --- refusals: one line, non-zero exit, the file byte-identical ------------------------------------------------
 
-@pytest.mark.parametrize("case,out,extra,message", [
-    ("tag only", outputs(breast_cancer=("1.1.0", "r/breast-cancer:1.1.0")), ["--model", "breast-cancer"], "is not pinned by digest"),
-    ("short digest", outputs(breast_cancer=("1.1.0", "r/breast-cancer@sha256:abc")), [], "is not pinned by digest"),
-    ("secret output", outputs(breast_cancer=("1.1.0", "[secret]")), [], "is not pinned by digest"),
-    ("model not in FROM", outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}")), ["--model", "cancer"], "unknown model 'cancer'"),
-    ("model not in TO", outputs(other=("1.1.0", f"r/o@{DIGEST_A}")), ["--model", "other"], "unknown model 'other'"),
-    ("nothing in common", outputs(other=("1.1.0", f"r/o@{DIGEST_A}")), [], "nothing in common"),
-    ("not JSON", "{not json", [], "malformed outputs file"),
-    ("no models", {"namespace": "ml-dev"}, [], "malformed outputs"),
-    ("no version", {"models": {"breast-cancer": {"image": f"r/breast-cancer@{DIGEST_A}"}}}, [], "models.breast-cancer.version is missing"),
-    ("invalid result", outputs(breast_cancer=("not a version!", f"r/breast-cancer@{DIGEST_A}")), [], "would be invalid"),
-])
+
+@pytest.mark.parametrize(
+    "case,out,extra,message",
+    [
+        (
+            "tag only",
+            outputs(breast_cancer=("1.1.0", "r/breast-cancer:1.1.0")),
+            ["--model", "breast-cancer"],
+            "is not pinned by digest",
+        ),
+        ("short digest", outputs(breast_cancer=("1.1.0", "r/breast-cancer@sha256:abc")), [], "is not pinned by digest"),
+        ("secret output", outputs(breast_cancer=("1.1.0", "[secret]")), [], "is not pinned by digest"),
+        (
+            "model not in FROM",
+            outputs(breast_cancer=("1.1.0", f"r/breast-cancer@{DIGEST_A}")),
+            ["--model", "cancer"],
+            "unknown model 'cancer'",
+        ),
+        ("model not in TO", outputs(other=("1.1.0", f"r/o@{DIGEST_A}")), ["--model", "other"], "unknown model 'other'"),
+        ("nothing in common", outputs(other=("1.1.0", f"r/o@{DIGEST_A}")), [], "nothing in common"),
+        ("not JSON", "{not json", [], "malformed outputs file"),
+        ("no models", {"namespace": "ml-dev"}, [], "malformed outputs"),
+        (
+            "no version",
+            {"models": {"breast-cancer": {"image": f"r/breast-cancer@{DIGEST_A}"}}},
+            [],
+            "models.breast-cancer.version is missing",
+        ),
+        (
+            "invalid result",
+            outputs(breast_cancer=("not a version!", f"r/breast-cancer@{DIGEST_A}")),
+            [],
+            "would be invalid",
+        ),
+    ],
+)
 def test_refusal_leaves_the_file_untouched(project, capsys, case, out, extra, message):
     assert run(project, out, *extra) == 1, case
     assert prod(project) == PROD
@@ -225,7 +277,9 @@ def test_missing_stack_file_is_refused(project, capsys):
 
 
 def test_missing_outputs_file_is_refused(project, capsys):
-    code = main(["--from", "dev", "--to", "prod", "--outputs", str(project / "nope.json"), "--project-dir", str(project)])
+    code = main(
+        ["--from", "dev", "--to", "prod", "--outputs", str(project / "nope.json"), "--project-dir", str(project)]
+    )
     assert code == 1
     assert "cannot read outputs file" in capsys.readouterr().err
     assert prod(project) == PROD
@@ -244,8 +298,19 @@ def test_real_dev_outputs_promote_into_a_copy_of_the_real_prod_file(tmp_path):
         shutil.copy(ROOT / name, tmp_path / name)
     dev_outputs = run_stack("dev").outputs
     (tmp_path / "outputs.json").write_text(json.dumps(dev_outputs), encoding="utf-8")
-    command = [sys.executable, "-m", "tools.promote", "--from", "dev", "--to", "prod",
-               "--outputs", str(tmp_path / "outputs.json"), "--project-dir", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "tools.promote",
+        "--from",
+        "dev",
+        "--to",
+        "prod",
+        "--outputs",
+        str(tmp_path / "outputs.json"),
+        "--project-dir",
+        str(tmp_path),
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     promoted = YAML(typ="safe").load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]["ml-platform:models"]
@@ -262,9 +327,14 @@ def test_real_dev_outputs_promote_into_a_copy_of_the_real_prod_file(tmp_path):
 def test_without_pulumi_and_outputs_the_command_says_what_to_do(project, tmp_path):
     # No CLI anywhere: none on PATH but the interpreter's own folder, an empty toolchain.
     env = {**os.environ, "PATH": str(Path(sys.executable).parent), "ML_PLATFORM_TOOLCHAIN_BIN": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "tools.promote", "--from", "dev", "--to", "prod",
-                             "--project-dir", str(project)], cwd=ROOT, capture_output=True, text=True, check=False,
-                            env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.promote", "--from", "dev", "--to", "prod", "--project-dir", str(project)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
     assert result.returncode == 1
     assert "OUTPUTS=build/dev/outputs.json" in result.stderr
     assert "Traceback" not in result.stderr
@@ -280,8 +350,19 @@ def _limit_file_size() -> None:
 def test_a_stack_file_that_cannot_be_written_gets_one_line_and_stays_unchanged(project):
     path = project / "dev-outputs.json"
     path.write_text(json.dumps(outputs(breast_cancer=("1.1.0", f"localhost:5001/breast-cancer@{DIGEST_A}"))))
-    command = [sys.executable, "-m", "tools.promote", "--from", "dev", "--to", "prod",
-               "--outputs", str(path), "--project-dir", str(project)]
+    command = [
+        sys.executable,
+        "-m",
+        "tools.promote",
+        "--from",
+        "dev",
+        "--to",
+        "prod",
+        "--outputs",
+        str(path),
+        "--project-dir",
+        str(project),
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, preexec_fn=_limit_file_size)
     assert result.returncode == 1
     assert result.stderr.startswith(f"promote: cannot write {project / 'Pulumi.prod.yaml'}: File too large")

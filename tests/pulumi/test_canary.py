@@ -83,12 +83,18 @@ def canary_service(weight: int = 25, production: bool = False):
         }
     )
     return register(
-        lambda: ModelService(
-            "breast-cancer",
-            ModelServiceArgs(
-                config=config, namespace="ml-test", image=STABLE_IMAGE, canary_image=CANARY_IMAGE, production=production
-            ),
-        ).canary
+        lambda: (
+            ModelService(
+                "breast-cancer",
+                ModelServiceArgs(
+                    config=config,
+                    namespace="ml-test",
+                    image=STABLE_IMAGE,
+                    canary_image=CANARY_IMAGE,
+                    production=production,
+                ),
+            ).canary
+        )
     )
 
 
@@ -118,7 +124,10 @@ def test_the_deployments_select_disjoint_pods(with_canary):
     canary = deployments["breast-cancer-canary"]["spec"]["selector"]["matchLabels"]
     assert stable["ml-platform/track"] == "stable" and canary["ml-platform/track"] == "canary"
     for deployment in deployments.values():
-        assert deployment["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        assert (
+            deployment["spec"]["selector"]["matchLabels"].items()
+            <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        )
 
 
 def test_one_service_selects_both_versions(with_canary):
@@ -139,7 +148,10 @@ def test_a_disruption_budget_only_for_tracks_with_two_or_more_pods(with_canary):
     pdbs = inputs_by_name(with_canary[0], "kubernetes:policy/v1:PodDisruptionBudget")
     assert set(pdbs) == {"breast-cancer"}
     registered, _ = canary_service(weight=50)
-    assert set(inputs_by_name(registered, "kubernetes:policy/v1:PodDisruptionBudget")) == {"breast-cancer", "breast-cancer-canary"}
+    assert set(inputs_by_name(registered, "kubernetes:policy/v1:PodDisruptionBudget")) == {
+        "breast-cancer",
+        "breast-cancer-canary",
+    }
 
 
 def test_the_canary_output_names_image_version_and_weight(with_canary):
@@ -206,15 +218,20 @@ def test_a_production_canary_must_be_pinned_by_digest():
         },
     }
     (problem,) = problems(raw, "Pulumi.prod.yaml")
-    assert problem.startswith("Pulumi.prod.yaml: models.breast-cancer.canary.image: production needs an image pinned by digest")
+    assert problem.startswith(
+        "Pulumi.prod.yaml: models.breast-cancer.canary.image: production needs an image pinned by digest"
+    )
 
 
 @pytest.mark.parametrize(
     "environment, high, message",
     [
         ("development", 1, "a canary needs room for two versions of at least 1 pod each; set max >= 2, got 1"),
-        ("production", 3, "a canary needs room for two versions of at least 2 pods each in production; "
-                          "set max >= 4, got 3"),
+        (
+            "production",
+            3,
+            "a canary needs room for two versions of at least 2 pods each in production; set max >= 4, got 3",
+        ),
     ],
 )
 def test_a_canary_needs_a_replica_budget_for_two_tracks(environment, high, message):
@@ -256,7 +273,9 @@ def immutable_view(run) -> dict:
 
 @pytest.fixture(scope="module")
 def dev_canary_run():
-    return run_stack("dev", config=with_canary_config("dev", {"version": "1.1.0", "build": {"context": "./model"}, "weight": 20}))
+    return run_stack(
+        "dev", config=with_canary_config("dev", {"version": "1.1.0", "build": {"context": "./model"}, "weight": 20})
+    )
 
 
 def test_dev_with_a_canary_builds_both_versions(dev_canary_run):
@@ -272,12 +291,18 @@ def test_dev_with_a_canary_exports_it(dev_canary_run):
 
 
 def test_prod_with_a_canary_renders_two_spread_deployments():
-    run = run_stack("prod", config=with_canary_config("prod", {"version": "1.1.0", "image": CANARY_IMAGE, "weight": 10}))
+    run = run_stack(
+        "prod", config=with_canary_config("prod", {"version": "1.1.0", "image": CANARY_IMAGE, "weight": 10})
+    )
     deployments = {m["metadata"]["name"]: m for m in run.manifests() if m["kind"] == "Deployment"}
     assert set(deployments) == {"breast-cancer", "breast-cancer-canary"}
     for deployment in deployments.values():
         assert len(deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]) == 2
-    hpas = {m["metadata"]["name"]: m["spec"]["minReplicas"] for m in run.manifests() if m["kind"] == "HorizontalPodAutoscaler"}
+    hpas = {
+        m["metadata"]["name"]: m["spec"]["minReplicas"]
+        for m in run.manifests()
+        if m["kind"] == "HorizontalPodAutoscaler"
+    }
     assert all(minimum >= 2 for minimum in hpas.values())
     assert run.outputs["models"]["breast-cancer"]["canary"]["image"] == CANARY_IMAGE
 
@@ -295,7 +320,11 @@ def test_rolling_back_removes_only_the_canary_objects():
     removed = {(m["kind"], m["metadata"]["name"]) for m in before.manifests()} - {
         (m["kind"], m["metadata"]["name"]) for m in after.manifests()
     }
-    assert removed == {("Deployment", "breast-cancer-canary"), ("HorizontalPodAutoscaler", "breast-cancer-canary"), ("PodDisruptionBudget", "breast-cancer-canary")}
+    assert removed == {
+        ("Deployment", "breast-cancer-canary"),
+        ("HorizontalPodAutoscaler", "breast-cancer-canary"),
+        ("PodDisruptionBudget", "breast-cancer-canary"),
+    }
     assert immutable_view(before) == immutable_view(after)
 
 
@@ -330,6 +359,9 @@ def test_canary_renders_pass_strict_schema_validation_and_the_policies(stack, en
     release = {"build": {"context": "./model"}} if stack == "dev" else {"image": CANARY_IMAGE}
     run = run_stack(stack, config=with_canary_config(stack, {"version": "1.1.0", "weight": 10, **release}))
     objects = run.manifests()
-    assert {m["metadata"]["name"] for m in objects if m["kind"] == "Deployment"} == {"breast-cancer", "breast-cancer-canary"}
+    assert {m["metadata"]["name"] for m in objects if m["kind"] == "Deployment"} == {
+        "breast-cancer",
+        "breast-cancer-canary",
+    }
     assert validate_objects(objects) == []
     assert evaluate(objects, PolicyContext(environment=environment)) == []

@@ -30,7 +30,8 @@ def prod_config(**models) -> dict:
     return {
         "environment": "production",
         "namespace": "ml-prod",
-        "models": model_map(models) or {"breast-cancer": {"version": "1.0.0", "image": PINNED, "replicas": {"min": 3, "max": 10}}},
+        "models": model_map(models)
+        or {"breast-cancer": {"version": "1.0.0", "image": PINNED, "replicas": {"min": 3, "max": 10}}},
     }
 
 
@@ -63,7 +64,10 @@ def test_min_greater_than_max_is_reported_with_both_values():
 def test_zero_or_negative_replica_counts_are_rejected(field, count):
     raw = with_model(dev_config(), replicas={"min": 1, "max": 3, field: count})
     problems = problems_of(raw)
-    assert any(p.startswith(f"Pulumi.dev.yaml: models.breast-cancer.replicas.{field}: ") and f"(got {count})" in p for p in problems)
+    assert any(
+        p.startswith(f"Pulumi.dev.yaml: models.breast-cancer.replicas.{field}: ") and f"(got {count})" in p
+        for p in problems
+    )
 
 
 @pytest.mark.parametrize("utilization", [0, 101, 150])
@@ -81,13 +85,16 @@ def test_cpu_utilization_outside_1_to_100_is_rejected(utilization):
 def test_bad_quantities_are_rejected_naming_the_field(field, value):
     raw = with_model(dev_config(), resources={field: value})
     (problem,) = problems_of(raw)
-    assert problem.startswith(f"Pulumi.dev.yaml: models.breast-cancer.resources.{field}: {value!r} is not a Kubernetes quantity")
+    assert problem.startswith(
+        f"Pulumi.dev.yaml: models.breast-cancer.resources.{field}: {value!r} is not a Kubernetes quantity"
+    )
 
 
 def test_memory_in_millibytes_is_a_slip_with_a_suggested_fix():
     (problem,) = problems_of(with_model(dev_config(), resources={"memory": "512m"}))
     assert problem == (
-        "Pulumi.dev.yaml: models.breast-cancer.resources.memory: '512m' means thousandths of a byte; write 512Mi or 512M"
+        "Pulumi.dev.yaml: models.breast-cancer.resources.memory: '512m' means thousandths of a byte;"
+        " write 512Mi or 512M"
     )
 
 
@@ -135,18 +142,26 @@ def test_production_image_must_be_pinned_by_digest():
 
 
 def test_production_may_not_build_from_source():
-    raw = prod_config(breast_cancer={"version": "1.0.0", "build": {"context": "./model"}, "replicas": {"min": 3, "max": 5}})
+    raw = prod_config(
+        breast_cancer={"version": "1.0.0", "build": {"context": "./model"}, "replicas": {"min": 3, "max": 5}}
+    )
     raw["registry"] = {"server": "localhost:5001"}
     (problem,) = problems_of(raw, "Pulumi.prod.yaml")
-    assert problem.startswith("Pulumi.prod.yaml: models.breast-cancer.build: production deploys only images pinned by digest")
+    assert problem.startswith(
+        "Pulumi.prod.yaml: models.breast-cancer.build: production deploys only images pinned by digest"
+    )
 
 
 def test_production_needs_at_least_two_replicas():
     (problem,) = problems_of(with_model(prod_config(), replicas={"min": 1, "max": 3}), "Pulumi.prod.yaml")
-    assert problem.startswith("Pulumi.prod.yaml: models.breast-cancer.replicas.min: production needs at least 2 replicas")
+    assert problem.startswith(
+        "Pulumi.prod.yaml: models.breast-cancer.replicas.min: production needs at least 2 replicas"
+    )
 
 
-@pytest.mark.parametrize("image", ["registry.example.com/ml/breast-cancer", "registry.example.com/ml/breast-cancer:latest"])
+@pytest.mark.parametrize(
+    "image", ["registry.example.com/ml/breast-cancer", "registry.example.com/ml/breast-cancer:latest"]
+)
 def test_floating_images_are_rejected_even_in_development(image):
     raw = dev_config(breast_cancer={"version": "1.0.0", "image": image})
     (problem,) = problems_of(raw)
@@ -165,7 +180,9 @@ def test_a_malformed_digest_is_rejected():
     assert "malformed digest" in problem
 
 
-@pytest.mark.parametrize("name", ["Iris", "breast-cancer_v2", "2breast-cancer", "breast-cancer-", "a" * 57, "breast-cancer.v2"])
+@pytest.mark.parametrize(
+    "name", ["Iris", "breast-cancer_v2", "2breast-cancer", "breast-cancer-", "a" * 57, "breast-cancer.v2"]
+)
 def test_model_names_must_be_dns_labels(name):
     raw = {**dev_config(), "models": {name: {"version": "1.0.0", "build": {"context": "./model"}}}}
     (problem,) = problems_of(raw)
@@ -258,7 +275,10 @@ def test_a_typo_in_secret_key_is_an_unknown_key():
     raw = with_model(dev_config(), env={"API_TOKEN": {"secretkey": "apiToken"}})
     raw["apiToken"] = "s3cr3t"
     problems = problems_of(raw, secret_keys={"apiToken"})
-    assert "Pulumi.dev.yaml: models.breast-cancer.env.API_TOKEN.secretkey: unknown key; did you mean secretKey?" in problems
+    assert (
+        "Pulumi.dev.yaml: models.breast-cancer.env.API_TOKEN.secretkey: unknown key; did you mean secretKey?"
+        in problems
+    )
 
 
 @pytest.mark.parametrize("name", ["PORT", "MODEL_NAME", "MODEL_VERSION", "SHUTDOWN_TIMEOUT_SECONDS"])
@@ -276,7 +296,9 @@ def test_building_needs_a_registry():
     raw = dev_config()
     del raw["registry"]
     (problem,) = problems_of(raw)
-    assert problem == "Pulumi.dev.yaml: models.breast-cancer.build: building needs ml-platform:registry.server to push to"
+    assert (
+        problem == "Pulumi.dev.yaml: models.breast-cancer.build: building needs ml-platform:registry.server to push to"
+    )
 
 
 def test_a_registry_username_needs_the_password_secret():
@@ -290,7 +312,8 @@ def test_a_registry_password_without_a_username_is_not_silently_ignored():
     raw = {**dev_config(), "registryPassword": "hunter2"}
     (problem,) = problems_of(raw, secret_keys={"registryPassword"})
     assert problem == (
-        "Pulumi.dev.yaml: ml-platform:registryPassword: set, but registry.username is not; the registry login needs both"
+        "Pulumi.dev.yaml: ml-platform:registryPassword: set, but registry.username is not;"
+        " the registry login needs both"
     )
     raw["registry"]["username"] = "ci"
     stack = parse_stack_config(raw, stack_file="Pulumi.dev.yaml", secret_keys={"registryPassword"})
@@ -314,13 +337,17 @@ def test_namespace_must_be_a_dns_label():
 
 def test_privileged_ports_are_rejected_because_the_pod_runs_unprivileged():
     (problem,) = problems_of(with_model(dev_config(), port=80))
-    assert problem == "Pulumi.dev.yaml: models.breast-cancer.port: Input should be greater than or equal to 1024 (got 80)"
+    assert (
+        problem == "Pulumi.dev.yaml: models.breast-cancer.port: Input should be greater than or equal to 1024 (got 80)"
+    )
 
 
 def test_grace_period_must_outlast_the_pre_stop_pause():
     raw = with_model(dev_config(), shutdown={"preStopSleepSeconds": 30, "terminationGracePeriodSeconds": 30})
     (problem,) = problems_of(raw)
-    assert problem.startswith("Pulumi.dev.yaml: models.breast-cancer.shutdown.terminationGracePeriodSeconds: 30 must be longer")
+    assert problem.startswith(
+        "Pulumi.dev.yaml: models.breast-cancer.shutdown.terminationGracePeriodSeconds: 30 must be longer"
+    )
 
 
 def test_no_models_is_an_error():
@@ -345,13 +372,23 @@ def test_image_pull_secrets_must_be_secret_names():
 
 def test_rules_across_keys_are_still_checked_when_other_keys_are_invalid():
     raw = prod_config(
-        breast_cancer={"image": "registry.example.com/ml/breast-cancer:1.0", "replicas": {"min": 5, "max": 3}, "resources": {"cpu": "lots"}}
+        breast_cancer={
+            "image": "registry.example.com/ml/breast-cancer:1.0",
+            "replicas": {"min": 5, "max": 3},
+            "resources": {"cpu": "lots"},
+        }
     )
     del raw["namespace"]
     problems = problems_of(raw, "Pulumi.prod.yaml")
     keys = [p.split(": ")[1] for p in problems]
     assert sorted(keys) == sorted(
-        ["models.breast-cancer.version", "models.breast-cancer.resources.cpu", "models.breast-cancer.replicas", "models.breast-cancer.image", "namespace"]
+        [
+            "models.breast-cancer.version",
+            "models.breast-cancer.resources.cpu",
+            "models.breast-cancer.replicas",
+            "models.breast-cancer.image",
+            "namespace",
+        ]
     )
 
 
@@ -382,7 +419,9 @@ def test_a_model_may_not_take_the_name_of_another_models_canary():
         breast_cancer_canary={"version": "1.0.0", "image": PINNED},
     )
     (problem,) = problems_of(raw)
-    assert problem.startswith("Pulumi.dev.yaml: models.breast-cancer-canary: clashes with the canary of models.breast-cancer")
+    assert problem.startswith(
+        "Pulumi.dev.yaml: models.breast-cancer-canary: clashes with the canary of models.breast-cancer"
+    )
     without_canary = copy.deepcopy(raw)
     del without_canary["models"]["breast-cancer"]["canary"]
     assert set(parse_stack_config(without_canary, stack_file="Pulumi.dev.yaml").models) == {
@@ -424,7 +463,8 @@ def test_a_ca_file_is_read_relative_to_the_project_or_absolute(tmp_path):
 
 def test_a_missing_ca_file_is_a_config_error_naming_the_key(tmp_path):
     assert ca_file_problems(tmp_path, "./nope.pem") == [
-        "Pulumi.dev.yaml: models.breast-cancer.build.caFile: './nope.pem' is not a readable file (No such file or directory)"
+        "Pulumi.dev.yaml: models.breast-cancer.build.caFile: './nope.pem' is not a readable file"
+        " (No such file or directory)"
     ]
 
 

@@ -31,7 +31,11 @@ def test_documented_defaults_apply_when_nothing_is_set():
     assert stack.create_namespace is True
     assert stack.allow_load_balancer is False
     assert (breast_cancer.replicas.min, breast_cancer.replicas.max) == (1, 3)
-    assert (breast_cancer.resources.cpu, breast_cancer.resources.memory, breast_cancer.resources.cpu_limit) == ("500m", "512Mi", None)
+    assert (breast_cancer.resources.cpu, breast_cancer.resources.memory, breast_cancer.resources.cpu_limit) == (
+        "500m",
+        "512Mi",
+        None,
+    )
     assert breast_cancer.autoscaling.target_cpu_utilization == 70
     assert breast_cancer.port == 8080
     assert breast_cancer.probes.liveness.path == "/v2/health/live"
@@ -48,8 +52,14 @@ def test_defaults_are_merged_under_each_model_key_by_key():
 
 
 def test_a_model_overrides_a_nested_default_without_losing_its_siblings():
-    raw = base(defaults={"autoscaling": {"targetCPUUtilization": 50, "scaleDown": {
-        "stabilizationWindowSeconds": 600, "maxPercent": 10, "maxPods": 1, "periodSeconds": 120}}})
+    raw = base(
+        defaults={
+            "autoscaling": {
+                "targetCPUUtilization": 50,
+                "scaleDown": {"stabilizationWindowSeconds": 600, "maxPercent": 10, "maxPods": 1, "periodSeconds": 120},
+            }
+        }
+    )
     raw["models"]["breast-cancer"]["autoscaling"] = {"targetCPUUtilization": 80}
     autoscaling = parse(raw).models["breast-cancer"].autoscaling
     assert autoscaling.target_cpu_utilization == 80
@@ -105,8 +115,16 @@ def test_engine_config_is_decoded_and_other_namespaces_ignored():
 
 @pytest.mark.parametrize(
     "text, value",
-    [("250m", Decimal("0.25")), ("0.5", Decimal("0.5")), ("512Mi", Decimal(512 * 2**20)), ("1G", Decimal(10**9)),
-     ("1e3", Decimal(1000)), (2, Decimal(2)), (".5", Decimal("0.5")), ("1Ki", Decimal(1024))],
+    [
+        ("250m", Decimal("0.25")),
+        ("0.5", Decimal("0.5")),
+        ("512Mi", Decimal(512 * 2**20)),
+        ("1G", Decimal(10**9)),
+        ("1e3", Decimal(1000)),
+        (2, Decimal(2)),
+        (".5", Decimal("0.5")),
+        ("1Ki", Decimal(1024)),
+    ],
 )
 def test_kubernetes_quantities_parse_to_base_units(text, value):
     assert parse_quantity(text) == value
@@ -123,7 +141,13 @@ def test_a_secret_that_reads_like_json_stays_the_string_the_user_set(value):
     engine = {
         "ml-platform:namespace": "ml-dev",
         "ml-platform:models": json.dumps(
-            {"breast-cancer": {"version": "1.0.0", "image": "r/breast-cancer:1.0.0", "env": {"KEY": {"secretKey": "key"}}}}
+            {
+                "breast-cancer": {
+                    "version": "1.0.0",
+                    "image": "r/breast-cancer:1.0.0",
+                    "env": {"KEY": {"secretKey": "key"}},
+                }
+            }
         ),
         "ml-platform:key": value,
     }

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pulumi.runtime import rpc
 
 from components.config import BuildConfig, RegistryConfig
-from tools.stack_run import ROOT, build_context_digest
 from components.model_image import TYPE_TOKEN, ModelImage, ModelImageArgs
 from tests.pulumi.engine import one, register
+from tools.stack_run import ROOT, build_context_digest
 
 IMAGE = "docker-build:index:Image"
 
@@ -17,7 +17,12 @@ def image(build: BuildConfig, registry: RegistryConfig, password=None, builder=N
         component = ModelImage(
             "breast-cancer",
             ModelImageArgs(
-                repository="breast-cancer", tag="1.0.0", build=build, registry=registry, registry_password=password, builder=builder
+                repository="breast-cancer",
+                tag="1.0.0",
+                build=build,
+                registry=registry,
+                registry_password=password,
+                builder=builder,
             ),
         )
         return component.image_ref
@@ -36,7 +41,9 @@ def test_it_builds_the_context_and_pushes_under_the_version_tag():
 
 
 def test_build_options_are_passed_through():
-    build = BuildConfig(context="./model", dockerfile="./model/Dockerfile.gpu", platform="linux/amd64", args={"X": "1"}, target="serve")
+    build = BuildConfig(
+        context="./model", dockerfile="./model/Dockerfile.gpu", platform="linux/amd64", args={"X": "1"}, target="serve"
+    )
     registered, _ = image(build, RegistryConfig(server="localhost:5001"))
     inputs = one(registered, IMAGE)
     assert inputs["dockerfile"] == {"location": "./model/Dockerfile.gpu"}
@@ -94,7 +101,9 @@ def test_the_image_is_a_child_of_the_component():
 def test_the_ca_file_is_passed_as_the_build_secret_ca_and_stays_secret(tmp_path):
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     (tmp_path / "ca.pem").write_text(pem)
-    registered, _ = image(BuildConfig(context="./model", ca_file=str(tmp_path / "ca.pem")), RegistryConfig(server="localhost:5001"))
+    registered, _ = image(
+        BuildConfig(context="./model", ca_file=str(tmp_path / "ca.pem")), RegistryConfig(server="localhost:5001")
+    )
     secrets = one(registered, IMAGE)["secrets"]
     assert rpc.is_rpc_secret(secrets)
     assert secrets["value"] == {"ca": pem}
@@ -109,7 +118,9 @@ def test_without_a_ca_file_the_build_gets_no_secrets():
 
 
 def test_the_named_builder_is_used():
-    registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"), builder="ml-platform")
+    registered, _ = image(
+        BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"), builder="ml-platform"
+    )
     assert one(registered, IMAGE)["builder"] == {"name": "ml-platform"}
 
 

@@ -127,9 +127,14 @@ def test_the_selector_matches_the_pod_labels(registered, pod):
 def test_the_service_is_cluster_ip_and_selects_the_pods_by_name_only(registered, pod):
     spec = one(registered, SERVICE)["spec"]
     assert spec["type"] == "ClusterIP"
-    assert spec["selector"] == {"app.kubernetes.io/name": "breast-cancer", "app.kubernetes.io/instance": "breast-cancer"}
+    assert spec["selector"] == {
+        "app.kubernetes.io/name": "breast-cancer",
+        "app.kubernetes.io/instance": "breast-cancer",
+    }
     assert spec["selector"].items() <= pod["metadata"]["labels"].items()
-    assert spec["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"}]
+    assert spec["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"}
+    ]
 
 
 def test_the_pod_runs_under_the_restricted_profile(pod, container):

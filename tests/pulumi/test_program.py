@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pulumi.runtime import rpc
 
-from tools.stack_run import ROOT, ProgramError, load_stack_config, run_stack
+from tools.stack_run import ProgramError, load_stack_config, run_stack
 
 PINNED = re.compile(r"^[^\s@]+@sha256:[a-f0-9]{64}$")
 
@@ -60,7 +60,11 @@ def test_dev_builds_the_model_and_deploys_the_built_digest(dev):
     assert image.inputs["context"] == {"location": "./model"}
     (deployment,) = objects(dev, "Deployment")
     deployed = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert deployed == f"127.0.0.1:5000/breast-cancer@{image.outputs['digest']}" == dev.outputs["models"]["breast-cancer"]["image"]
+    assert (
+        deployed
+        == f"127.0.0.1:5000/breast-cancer@{image.outputs['digest']}"
+        == dev.outputs["models"]["breast-cancer"]["image"]
+    )
 
 
 def test_dev_builds_on_the_local_builder_from_the_local_base_with_the_host_ca(dev):
@@ -134,7 +138,9 @@ def test_an_unpinned_prod_image_stops_the_program():
     with pytest.raises(ProgramError) as caught:
         run_stack("prod", config=config)
     (problem,) = caught.value.problems
-    assert problem.startswith("Pulumi.prod.yaml: models.breast-cancer.image: production needs an image pinned by digest")
+    assert problem.startswith(
+        "Pulumi.prod.yaml: models.breast-cancer.image: production needs an image pinned by digest"
+    )
 
 
 def test_a_secret_env_value_reaches_a_secret_and_stays_out_of_outputs():
@@ -147,7 +153,9 @@ def test_a_secret_env_value_reaches_a_secret_and_stays_out_of_outputs():
     (deployment,) = objects(run, "Deployment")
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
-        "name": secret["metadata"]["name"], "key": "API_TOKEN", "optional": False
+        "name": secret["metadata"]["name"],
+        "key": "API_TOKEN",
+        "optional": False,
     }
     assert secret["metadata"]["name"].startswith("breast-cancer-env-")
 
@@ -171,7 +179,9 @@ def test_image_pull_secrets_reach_every_pod():
 def test_bad_config_fails_before_any_resource_is_registered():
     config = {
         "ml-platform:namespace": "ml-dev",
-        "ml-platform:models": {"breast-cancer": {"version": "1.0.0", "image": "r/breast-cancer:1.0", "replicas": {"min": 0}}},
+        "ml-platform:models": {
+            "breast-cancer": {"version": "1.0.0", "image": "r/breast-cancer:1.0", "replicas": {"min": 0}}
+        },
     }
 
     with pytest.raises(ProgramError) as caught:
@@ -189,7 +199,8 @@ def test_a_missing_ca_file_stops_the_program_before_any_resource_is_registered()
     with pytest.raises(ProgramError) as caught:
         run_stack("dev", config=config)
     assert caught.value.problems == [
-        "Pulumi.dev.yaml: models.breast-cancer.build.caFile: './no-such-ca.pem' is not a readable file (No such file or directory)"
+        "Pulumi.dev.yaml: models.breast-cancer.build.caFile: './no-such-ca.pem' is not a readable file"
+        " (No such file or directory)"
     ]
     assert caught.value.registered == []
 
@@ -197,7 +208,11 @@ def test_a_missing_ca_file_stops_the_program_before_any_resource_is_registered()
 def test_the_stack_builder_builds_every_image():
     config = copy.deepcopy(load_stack_config("dev"))
     config["ml-platform:builder"] = "ci-builder"
-    config["ml-platform:models"]["breast-cancer"]["canary"] = {"version": "1.1.0", "build": {"context": "./model"}, "weight": 20}
+    config["ml-platform:models"]["breast-cancer"]["canary"] = {
+        "version": "1.1.0",
+        "build": {"context": "./model"},
+        "weight": 20,
+    }
     run = run_stack("dev", config=config)
     images = run.of_type("docker-build:index:Image")
     assert len(images) == 2

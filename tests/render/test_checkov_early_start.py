@@ -22,9 +22,20 @@ def test_a_scan_started_before_its_files_reports_what_checkov_run_directly_repor
         scan.close()
 
     direct = subprocess.run(
-        [str(checkov_scan.CHECKOV), "--file", str(pod), "--framework", "kubernetes", "--skip-download", "--compact",
-         "--output", "json"],
-        capture_output=True, text=True, check=False,
+        [
+            str(checkov_scan.CHECKOV),
+            "--file",
+            str(pod),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--compact",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert early == checkov_scan.parse_report(direct.stdout)
     assert early.failed, "the bare pod fails checks, so the comparison means something"

@@ -8,7 +8,8 @@ import pytest
 from tools import checkov_scan
 
 needs_checkov = pytest.mark.skipif(
-    not checkov_scan.available(), reason="checkov is not installed (make .venv-checkov/.installed; `make test` builds it)"
+    not checkov_scan.available(),
+    reason="checkov is not installed (make .venv-checkov/.installed; `make test` builds it)",
 )
 
 BARE_POD = textwrap.dedent(
@@ -34,12 +35,21 @@ def test_report_with_failures_and_skips_is_parsed():
         "results": {
             "passed_checks": [{"check_id": "CKV_K8S_1"}],
             "failed_checks": [
-                {"check_id": "CKV_K8S_12", "check_name": "Memory requests should be set",
-                 "resource": "Deployment.ml-dev.breast-cancer", "file_abs_path": "/out/deployment-breast-cancer.yaml"}
+                {
+                    "check_id": "CKV_K8S_12",
+                    "check_name": "Memory requests should be set",
+                    "resource": "Deployment.ml-dev.breast-cancer",
+                    "file_abs_path": "/out/deployment-breast-cancer.yaml",
+                }
             ],
             "skipped_checks": [
-                {"check_id": "CKV_K8S_43", "check_name": "Image should use digest", "resource": "Deployment.ml-dev.breast-cancer",
-                 "file_path": "/deployment-breast-cancer.yaml", "check_result": {"result": "SKIPPED", "suppress_comment": "dev builds"}}
+                {
+                    "check_id": "CKV_K8S_43",
+                    "check_name": "Image should use digest",
+                    "resource": "Deployment.ml-dev.breast-cancer",
+                    "file_path": "/deployment-breast-cancer.yaml",
+                    "check_result": {"result": "SKIPPED", "suppress_comment": "dev builds"},
+                }
             ],
             "parsing_errors": [],
         },
@@ -51,7 +61,10 @@ def test_report_with_failures_and_skips_is_parsed():
     assert not result.ok
     assert result.passed == 1
     [failure] = result.failed
-    assert str(failure) == "Deployment.ml-dev.breast-cancer (deployment-breast-cancer.yaml): CKV_K8S_12 Memory requests should be set"
+    assert (
+        str(failure)
+        == "Deployment.ml-dev.breast-cancer (deployment-breast-cancer.yaml): CKV_K8S_12 Memory requests should be set"
+    )
     [skip] = result.skipped
     assert (skip.check_id, skip.suppress_reason) == ("CKV_K8S_43", "dev builds")
 

@@ -18,7 +18,12 @@ def obj(kind, name, namespace="ml-dev", **spec):
 
 
 def test_equal_objects_in_other_namespaces_show_only_the_namespace_line():
-    text = diff.diff_objects([obj("Service", "breast-cancer", port=8080)], [obj("Service", "breast-cancer", "ml-prod", port=8080)], "dev", "prod")
+    text = diff.diff_objects(
+        [obj("Service", "breast-cancer", port=8080)],
+        [obj("Service", "breast-cancer", "ml-prod", port=8080)],
+        "dev",
+        "prod",
+    )
 
     changed = [line for line in text.splitlines() if line[:1] in "+-" and line[:3] not in ("---", "+++")]
     assert changed == ["-  namespace: ml-dev", "+  namespace: ml-prod"]
@@ -26,7 +31,12 @@ def test_equal_objects_in_other_namespaces_show_only_the_namespace_line():
 
 
 def test_an_object_only_one_stack_has_is_shown_whole():
-    text = diff.diff_objects([obj("Service", "breast-cancer")], [obj("Service", "breast-cancer"), obj("PodDisruptionBudget", "breast-cancer")], "dev", "prod")
+    text = diff.diff_objects(
+        [obj("Service", "breast-cancer")],
+        [obj("Service", "breast-cancer"), obj("PodDisruptionBudget", "breast-cancer")],
+        "dev",
+        "prod",
+    )
 
     assert "--- /dev/null\n+++ prod/PodDisruptionBudget/breast-cancer" in text
     assert "+kind: PodDisruptionBudget" in text
@@ -68,7 +78,11 @@ def test_an_unknown_stack_is_a_one_line_error_and_exit_2(capsys):
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_diff_prints_the_differences():
     result = subprocess.run(
-        ["make", "-s", "diff", "FROM=dev", "TO=prod"], cwd=ROOT, capture_output=True, text=True, check=False,
+        ["make", "-s", "diff", "FROM=dev", "TO=prod"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "MAKEFLAGS": ""},
     )
 

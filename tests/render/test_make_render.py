@@ -18,7 +18,12 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 def make(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["make", "-s", *args], cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, "MAKEFLAGS": ""}
+        ["make", "-s", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "MAKEFLAGS": ""},
     )
 
 

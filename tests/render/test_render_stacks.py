@@ -101,7 +101,7 @@ def table_rows(stdout: str) -> dict[str, list[str]]:
     for line in lines[1:]:
         if line.startswith("render: "):
             break
-        cells = [line[a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
+        cells = [line[a:b].strip() for a, b in zip(starts, starts[1:] + [None], strict=True)]
         rows[cells[0]] = cells[1:]
     return rows
 
@@ -110,7 +110,11 @@ def table_rows(stdout: str) -> dict[str, list[str]]:
 def test_the_summary_table_lists_every_model(rendered, stack):
     _, stdout, _, out = rendered[stack]
     outputs = json.loads((out / "outputs.json").read_text())
-    hpas = {obj["metadata"]["name"]: obj for obj in written_objects(out).values() if obj["kind"] == "HorizontalPodAutoscaler"}
+    hpas = {
+        obj["metadata"]["name"]: obj
+        for obj in written_objects(out).values()
+        if obj["kind"] == "HorizontalPodAutoscaler"
+    }
 
     rows = table_rows(stdout)
 
@@ -132,8 +136,9 @@ def test_a_canary_renders_valid_and_has_its_own_row(tmp_path):
     stdout = io.StringIO()
 
     with contextlib.redirect_stdout(stdout):
-        code = render.main(["--stack", "canary", "--project-dir", str(project), "--out", str(tmp_path / "out"),
-                            "--skip-checkov"])
+        code = render.main(
+            ["--stack", "canary", "--project-dir", str(project), "--out", str(tmp_path / "out"), "--skip-checkov"]
+        )
 
     assert code == 0
     rows = table_rows(stdout.getvalue())
@@ -168,8 +173,10 @@ def test_a_broken_object_fails_naming_the_object_and_the_field():
 
     deployment_name = f"Deployment {deployment['metadata']['namespace']}/{deployment['metadata']['name']}"
     service_name = f"Service {service['metadata']['namespace']}/{service['metadata']['name']}"
-    assert f"schema: {deployment_name}: spec.template.spec.containers[0].imagePullPolice: unknown field " \
-           f"(Kubernetes {validate.version_span(validate.supported_versions())})" in problems
+    assert (
+        f"schema: {deployment_name}: spec.template.spec.containers[0].imagePullPolice: unknown field "
+        f"(Kubernetes {validate.version_span(validate.supported_versions())})" in problems
+    )
     assert any(line.startswith(f"schema: {service_name}: apiVersion: ") and "'v2'" in line for line in problems)
 
 
@@ -183,4 +190,6 @@ def test_a_policy_violation_fails_naming_the_object_and_the_field():
     problems = render.check(broken, files=None, run_checkov=False).problems
 
     name = f"Deployment {deployment['metadata']['namespace']}/{deployment['metadata']['name']}"
-    assert any(line.startswith(f"policy: {name}: spec.template.spec.containers[0].image: ") for line in problems), problems
+    assert any(line.startswith(f"policy: {name}: spec.template.spec.containers[0].image: ") for line in problems), (
+        problems
+    )

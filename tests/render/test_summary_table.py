@@ -7,7 +7,11 @@ def deployment(name, version="1.0.0", track=None, **spec):
     labels = {"app.kubernetes.io/name": "breast-cancer", "app.kubernetes.io/version": version}
     if track:
         labels["ml-platform/track"] = track
-    container = {"name": "model-server", "image": f"reg/breast-cancer:{version}", "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}}}
+    container = {
+        "name": "model-server",
+        "image": f"reg/breast-cancer:{version}",
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}},
+    }
     return {
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": "ml", "labels": labels},
@@ -24,7 +28,12 @@ def hpa(target, low, high):
 
 
 def test_each_track_gets_a_row_with_its_own_hpa_bounds():
-    objects = [deployment("breast-cancer", track="stable"), deployment("breast-cancer-canary", "1.1.0", track="canary"), hpa("breast-cancer", 2, 8), hpa("breast-cancer-canary", 1, 2)]
+    objects = [
+        deployment("breast-cancer", track="stable"),
+        deployment("breast-cancer-canary", "1.1.0", track="canary"),
+        hpa("breast-cancer", 2, 8),
+        hpa("breast-cancer-canary", 1, 2),
+    ]
 
     rows = summary_table.summary_rows(objects)
 

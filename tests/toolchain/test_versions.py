@@ -1,4 +1,7 @@
-"""The toolchain's one table of versions agrees with what the program asks for (tests/docs checks the README's table)."""
+"""The toolchain's one table of versions agrees with what the program asks for.
+
+tests/docs checks the README's table.
+"""
 
 from __future__ import annotations
 

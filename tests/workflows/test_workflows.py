@@ -16,8 +16,12 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
 
 def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def load(name: str) -> dict:
@@ -28,8 +32,12 @@ def load(name: str) -> dict:
 
 
 def steps_using(workflow: dict, action: str) -> list[dict]:
-    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])
-            if step.get("uses", "").startswith(f"{action}@")]
+    return [
+        step
+        for job in workflow["jobs"].values()
+        for step in job.get("steps", [])
+        if step.get("uses", "").startswith(f"{action}@")
+    ]
 
 
 def test_the_three_workflows_exist():
@@ -97,8 +105,10 @@ def test_promotion_is_dispatched_by_hand_and_opens_a_pull_request():
     workflow = load("promote.yml")
     assert set(workflow["on"]["workflow_dispatch"]["inputs"]) == {"from", "to", "model"}
     job = workflow["jobs"]["promote"]
-    assert any("make --silent --no-print-directory promote FROM=\"$FROM\" TO=\"$TO\" MODEL=\"$MODEL\"" in s.get("run", "")
-               for s in job["steps"])
+    assert any(
+        'make --silent --no-print-directory promote FROM="$FROM" TO="$TO" MODEL="$MODEL"' in s.get("run", "")
+        for s in job["steps"]
+    )
     (pull_request,) = steps_using(workflow, "peter-evans/create-pull-request")
     assert pull_request["with"]["add-paths"] == "Pulumi.${{ inputs.to }}.yaml"
     # Inputs never reach a shell script as ${{ }} text (script injection).
