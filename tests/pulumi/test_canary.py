@@ -110,7 +110,10 @@ def inputs_by_name(registered, type_token):
 def test_each_version_has_its_own_deployment(with_canary):
     deployments = inputs_by_name(with_canary[0], "kubernetes:apps/v1:Deployment")
     assert set(deployments) == {"breast-cancer", "breast-cancer-canary"}
-    image = lambda d: d["spec"]["template"]["spec"]["containers"][0]["image"]  # noqa: E731
+
+    def image(d):
+        return d["spec"]["template"]["spec"]["containers"][0]["image"]
+
     assert image(deployments["breast-cancer"]) == STABLE_IMAGE
     assert image(deployments["breast-cancer-canary"]) == CANARY_IMAGE
     labels = deployments["breast-cancer-canary"]["spec"]["template"]["metadata"]["labels"]
