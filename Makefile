@@ -7,7 +7,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 PORT ?= 8080
 
-.PHONY: venv test render stack-file preview up destroy toolchain cluster cluster-down serve image base-image lock bench bench-engine bench-render promote diff clean
+.PHONY: venv test render stack-file preview up destroy toolchain cluster cluster-down serve image base-image lock bench bench-engine bench-cluster bench-render promote diff clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt model/requirements.in
@@ -97,6 +97,11 @@ bench: venv $(BENCH_VENV)/.installed $(MODEL_ARTIFACT)
 # 50-model stack's preview beside its offline render (build/bench/engine.json). BENCH_ARGS: e.g. --models 10.
 bench-engine: venv $(POLICY_VENV)/.installed $(CHECKOV_VENV)/.installed toolchain
 	$(PY) -m bench.engine $(BENCH_ARGS)
+
+# The dev stack on the real node: version-change time (median of 3), the HPA under a load step, predictions per
+# CPU-second at steady load (build/bench/cluster.json; docs/benchmarks.md). BENCH_ARGS: e.g. --repeat 5.
+bench-cluster: venv $(POLICY_VENV)/.installed toolchain
+	$(PY) -m bench.cluster $(BENCH_ARGS)
 
 # `make render`'s time for 1, 10 and 50 models (build/bench/render.json). BENCH_ARGS: e.g. --models 100 --repeat 3 --profile.
 bench-render: venv $(CHECKOV_VENV)/.installed

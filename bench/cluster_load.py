@@ -43,7 +43,9 @@ class KubeProxy:
     def __init__(self, kubeconfig: Path):
         self.process = subprocess.Popen(
             [str(binary("kubectl")), f"--kubeconfig={kubeconfig}", "proxy", "--address=127.0.0.1", "--port=0"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # "Starting to serve on 127.0.0.1:NNNNN"
@@ -77,9 +79,11 @@ class Endpoint:
 
 def ready_endpoints(proxy: KubeProxy, namespace: str, service: str) -> list[Endpoint]:
     """The Service's endpoints that are ready (serving and not terminating), as kube-proxy routes to them."""
-    slices = proxy.get(f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
-                       labelSelector=f"kubernetes.io/service-name={service}")["items"]
-    found = []
+    slices = proxy.get(
+        f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
+        labelSelector=f"kubernetes.io/service-name={service}",
+    )["items"]
+    found: list[Endpoint] = []
     for piece in slices:
         port = next((p["port"] for p in piece.get("ports") or [] if p.get("port")), None)
         for endpoint in piece.get("endpoints") or []:
@@ -129,13 +133,21 @@ class ServiceForwarder:
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
 
-        async def start() -> None:
+        async def start() -> asyncio.Server:
             server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=512)
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
+            return server
 
-        self._loop.run_until_complete(start())
+        server = self._loop.run_until_complete(start())
         self._loop.run_forever()
+        # Stopped: close the listener and every open connection before the loop goes away.
+        server.close()
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         endpoints = self.endpoints
@@ -145,7 +157,8 @@ class ServiceForwarder:
         target = endpoints[next(self._turn) % len(endpoints)]
         try:
             upstream_reader, upstream_writer = await asyncio.wait_for(
-                asyncio.open_connection(target.ip, target.port), timeout=5)
+                asyncio.open_connection(target.ip, target.port), timeout=5
+            )
         except (TimeoutError, OSError):
             writer.close()  # as a rule to a dead pod would: the client sees the connection fail
             return
@@ -160,7 +173,10 @@ class ServiceForwarder:
             finally:
                 sink.close()
 
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        try:
+            await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        except asyncio.CancelledError:
+            pass  # the forwarder is closing; ending normally spares asyncio's stream callback a cancelled task
 
     def close(self) -> None:
         self._stop.set()
@@ -184,8 +200,9 @@ def example_rows(count: int) -> np.ndarray:
 
 
 def infer_body(rows: np.ndarray, input_name: str = "input", datatype: str = "FP32") -> dict[str, Any]:
-    return {"inputs": [{"name": input_name, "shape": list(rows.shape), "datatype": datatype,
-                        "data": rows.ravel().tolist()}]}
+    return {
+        "inputs": [{"name": input_name, "shape": list(rows.shape), "datatype": datatype, "data": rows.ravel().tolist()}]
+    }
 
 
 @dataclass
@@ -211,8 +228,16 @@ class Load:
     """V2 inferences to `url` from `workers` threads at most `rate` per second in all, until `stop()` or
     `max_seconds`; one new connection per request."""
 
-    def __init__(self, url: str, model: str, body: dict[str, Any], *, workers: int = 4, rate: float = 100,
-                 max_seconds: float = 60):
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        body: dict[str, Any],
+        *,
+        workers: int = 4,
+        rate: float = 100,
+        max_seconds: float = 60,
+    ):
         self.url, self.path, self.body = url, f"/v2/models/{model}/infer", json.dumps(body).encode()
         self.workers, self.interval = workers, workers / min(rate, MAX_RATE)
         self.max_seconds = min(max_seconds, MAX_LOAD_SECONDS)

@@ -45,7 +45,10 @@ def real_project(real_cluster_kubeconfig: Path, tmp_path_factory: pytest.TempPat
 
     def shorten_scale_down(config: dict[str, Any]) -> None:
         config["ml-platform:defaults"]["autoscaling"]["scaleDown"] = {
-            "stabilizationWindowSeconds": SCALE_DOWN_WINDOW, "maxPercent": 100, "maxPods": 4, "periodSeconds": 15,
+            "stabilizationWindowSeconds": SCALE_DOWN_WINDOW,
+            "maxPercent": 100,
+            "maxPods": 4,
+            "periodSeconds": 15,
         }
 
     project.edit_stack("dev", shorten_scale_down)
@@ -73,8 +76,12 @@ def timestamp(value: str) -> datetime.datetime:
 
 
 def ready_pods(project: Project) -> list[dict[str, Any]]:
-    return [p for p in pods(project) if not p["metadata"].get("deletionTimestamp") and any(
-        c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+    return [
+        p
+        for p in pods(project)
+        if not p["metadata"].get("deletionTimestamp")
+        and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+    ]
 
 
 def test_up_serves_through_the_service_the_predictions_of_the_model_run_locally(real_project, forwarder):
@@ -84,14 +91,20 @@ def test_up_serves_through_the_service_the_predictions_of_the_model_run_locally(
     rows = example_rows(8)
     with httpx.Client(base_url=forwarder.url, timeout=10) as client:
         (model_input,) = client.get(f"/v2/models/{MODEL}").raise_for_status().json()["inputs"]
-        response = client.post(f"/v2/models/{MODEL}/infer",
-                               json=infer_body(rows, model_input["name"], model_input["datatype"]))
+        response = client.post(
+            f"/v2/models/{MODEL}/infer", json=infer_body(rows, model_input["name"], model_input["datatype"])
+        )
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["model_name"] == MODEL and result["model_version"] == "1.0.0"
     session = onnxruntime.InferenceSession(str(MODEL_FILE), providers=["CPUExecutionProvider"])
-    expected = dict(zip([o.name for o in session.get_outputs()],
-                        session.run(None, {session.get_inputs()[0].name: rows})))
+    expected = dict(
+        zip(
+            [o.name for o in session.get_outputs()],
+            session.run(None, {session.get_inputs()[0].name: rows}),
+            strict=True,
+        )
+    )
     assert {o["name"] for o in result["outputs"]} <= set(expected)
     for output in result["outputs"]:
         want = np.asarray(expected[output["name"]])
@@ -99,8 +112,9 @@ def test_up_serves_through_the_service_the_predictions_of_the_model_run_locally(
 
 
 def test_a_pod_turns_ready_only_after_its_warm_up_as_the_probes_say(real_project):
-    container = real_project.kube_json("deployment", MODEL, "-n", NAMESPACE)["spec"]["template"]["spec"][
-        "containers"][0]
+    container = real_project.kube_json("deployment", MODEL, "-n", NAMESPACE)["spec"]["template"]["spec"]["containers"][
+        0
+    ]
     # Both gates ask the server's readiness endpoint, which answers 200 only once the warm-up prediction succeeded.
     assert container["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
@@ -125,8 +139,9 @@ def test_a_version_change_under_steady_load_fails_no_request(real_project, forwa
         config["ml-platform:models"][MODEL]["version"] = "1.0.1"
 
     real_project.edit_stack("dev", bump)
-    load = Load(forwarder.url, MODEL, infer_body(example_rows(1)), workers=4, rate=ROLLOUT_RATE,
-                max_seconds=170).start()
+    load = Load(
+        forwarder.url, MODEL, infer_body(example_rows(1)), workers=4, rate=ROLLOUT_RATE, max_seconds=170
+    ).start()
     try:
         real_project.action("up", "dev")
         # Load until every ready pod runs 1.0.1 (the old one may still be in its preStop pause), then a little more.
@@ -147,8 +162,9 @@ def test_the_hpa_adds_pods_under_cpu_load_and_removes_them_after_the_window(real
     hpa = real_project.kube_json("hpa", MODEL, "-n", NAMESPACE)
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == SCALE_DOWN_WINDOW
     floor = hpa["spec"]["minReplicas"]
-    load = Load(forwarder.url, MODEL, infer_body(example_rows(256)), workers=6, rate=HPA_RATE,
-                max_seconds=SCALE_UP_TIMEOUT + 30).start()
+    load = Load(
+        forwarder.url, MODEL, infer_body(example_rows(256)), workers=6, rate=HPA_RATE, max_seconds=SCALE_UP_TIMEOUT + 30
+    ).start()
     scaled_at = None
     try:
         deadline = time.monotonic() + SCALE_UP_TIMEOUT
@@ -183,8 +199,9 @@ def test_a_canary_added_promoted_and_removed_under_load_fails_no_request(real_pr
         model.pop("build", None)
         model["image"] = canary["image"]
 
-    load = Load(forwarder.url, MODEL, infer_body(example_rows(1)), workers=4, rate=ROLLOUT_RATE,
-                max_seconds=175).start()
+    load = Load(
+        forwarder.url, MODEL, infer_body(example_rows(1)), workers=4, rate=ROLLOUT_RATE, max_seconds=175
+    ).start()
     try:
         real_project.edit_stack("dev", add_canary)
         real_project.action("up", "dev")
@@ -199,11 +216,13 @@ def test_a_canary_added_promoted_and_removed_under_load_fails_no_request(real_pr
     assert names == [MODEL]
 
 
-@pytest.mark.skip(reason=(
-    "needs a second node: the local cluster runs one kubelet (ml-platform-node), and a second kubelet on the same "
-    "machine would need its own containerd, bridge, pod CIDR and ports, which tools/cluster does not provide yet. "
-    "On one node `kubectl drain` evicts every pod and no node can take them, so the PodDisruptionBudget "
-    "(minAvailable) just blocks the drain: nothing moves and no zero-failure claim can be tested."
-))
+@pytest.mark.skip(
+    reason=(
+        "needs a second node: the local cluster runs one kubelet (ml-platform-node), and a second kubelet on the same "
+        "machine would need its own containerd, bridge, pod CIDR and ports, which tools/cluster does not provide yet. "
+        "On one node `kubectl drain` evicts every pod and no node can take them, so the PodDisruptionBudget "
+        "(minAvailable) just blocks the drain: nothing moves and no zero-failure claim can be tested."
+    )
+)
 def test_a_drain_of_a_prod_shaped_stack_respects_the_pdb_and_fails_no_request():
     pass
