@@ -194,9 +194,12 @@ def test_a_preview_runs_a_python_policy_pack_from_its_own_virtualenv(cli: Cli, t
 
 
 def test_the_projects_own_policy_pack_runs_in_a_preview(cli: Cli, tmp_path: Path):
-    # A copy of policy/ (its __main__ imports the `policy` package from its parent directory), with its own .venv.
+    # A copy of policy/ (its __main__ imports the `policy` package, and the shared `conventions`, which reads the
+    # project's name from Pulumi.yaml, from its parent directory), with its own .venv.
     pack = tmp_path / "copy" / "policy"
     shutil.copytree(REPO / "policy", pack, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    for shared in ("conventions.py", "Pulumi.yaml"):
+        shutil.copy(REPO / shared, pack.parent / shared)
     pack_virtualenv(pack)
 
     preview = cli("preview", "--policy-pack", str(pack))
