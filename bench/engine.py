@@ -88,11 +88,14 @@ def offline_render(project: Project, stack: str) -> Row:
     start = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "tools.render", "--stack", stack, "--out", str(project.path / "build" / stack)],
-        cwd=project.path, env=project.env, capture_output=True, text=True,
+        cwd=project.path,
+        env=project.env,
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         raise RuntimeError(f"make render STACK={stack} failed: {result.stderr.strip()[-500:]}")
-    return Row(f"offline render of the same stack (`make render`)", round(time.monotonic() - start, 1))
+    return Row("offline render of the same stack (`make render`)", round(time.monotonic() - start, 1))
 
 
 def run(models: int, skip_render: bool) -> list[Row]:
@@ -143,11 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print_table(rows)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
-        "rows": [asdict(r) for r in rows],
-    }, indent=2) + "\n")
+    OUT.write_text(
+        json.dumps(
+            {
+                "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
+                "rows": [asdict(r) for r in rows],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"bench-engine: wrote {OUT.relative_to(REPO)}")
     return 0
 

@@ -14,14 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from tools.scratch_project import Project
+from tests.cluster.real_node_fixtures import model_image, real_cluster  # noqa: F401 - fixtures, found here by pytest
 from tools.cluster.layout import ROOT, TOOLCHAIN_BIN
 from tools.cluster.processes import ClusterError
 from tools.cluster.session import ClusterSession
+from tools.scratch_project import Project
 
 ENGINE_BINARIES = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-docker-build")
-CLUSTER_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok",
-                    "buildkitd", "docker-buildx")
+CLUSTER_BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kwok",
+    "buildkitd",
+    "docker-buildx",
+)
 
 
 def missing_prerequisite() -> str | None:

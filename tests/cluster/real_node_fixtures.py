@@ -60,13 +60,16 @@ class RealCluster:
     def kubeconfig(self) -> Path:
         return self.layout.kubeconfig
 
-    def kubectl(self, *args: str, input: str | None = None, timeout: float = 60,
-                check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, timeout: float = 60, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         command = [str(binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args]
         result = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
-            pytest.fail(f"kubectl {' '.join(args)} exited {result.returncode}: "
-                        f"{(result.stderr or result.stdout).strip()[-600:]}")
+            pytest.fail(
+                f"kubectl {' '.join(args)} exited {result.returncode}: "
+                f"{(result.stderr or result.stdout).strip()[-600:]}"
+            )
         return result
 
     def apply(self, obj: dict[str, Any]) -> None:
@@ -80,8 +83,9 @@ class RealCluster:
 
 
 def cluster_command(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tools.cluster", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tools.cluster", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _print_measured(config: pytest.Config, measured: dict[str, str]) -> None:
@@ -114,8 +118,12 @@ def real_cluster(pytestconfig: pytest.Config) -> Iterator[RealCluster]:
     running_kind = layout.node_kind_file.read_text().strip() if layout.node_kind_file.exists() else None
     if running_kind == "kwok":
         pytest.skip("a cluster with a kwok node runs here; `make cluster-down` first to test the real node")
-    cluster = RealCluster(layout=layout, started_here=running_kind is None, sysctls_before=host_sysctls(),
-                          host_dirs_before={d: d.exists() for d in host_cleanup.HOST_DIRS})
+    cluster = RealCluster(
+        layout=layout,
+        started_here=running_kind is None,
+        sysctls_before=host_sysctls(),
+        host_dirs_before={d: d.exists() for d in host_cleanup.HOST_DIRS},
+    )
     started = time.monotonic()
     result = cluster_command("up", "--node", "real", timeout=UP_TIMEOUT)
     if result.returncode != 0:
@@ -147,24 +155,38 @@ def model_image(real_cluster: RealCluster) -> str:
     # pip in the build trusts this machine's CA bundle (a TLS-intercepting proxy's CA, where there is one).
     ca_file = Path(os.environ.get("E2E_CA_FILE", "/etc/ssl/certs/ca-certificates.crt"))
     labels = git_metadata()
-    build = ImageBuild(tag=tag, base_image=base, ca_file=ca_file if ca_file.is_file() else None,
-                       version=labels.get("version", "0.0.0-dev"), revision=labels.get("revision", "unknown"),
-                       created=labels.get("created", "unknown"))
+    build = ImageBuild(
+        tag=tag,
+        base_image=base,
+        ca_file=ca_file if ca_file.is_file() else None,
+        version=labels.get("version", "0.0.0-dev"),
+        revision=labels.get("revision", "unknown"),
+        created=labels.get("created", "unknown"),
+    )
     try:
         build_image(build, quiet=True)
     except BuildError as error:
         pytest.fail(str(error))
     docker = docker_client()
     subprocess.run([docker, "push", "--quiet", tag], check=True, capture_output=True, timeout=300)
-    digests = json.loads(subprocess.run([docker, "image", "inspect", "--format", "{{json .RepoDigests}}", tag],
-                                        check=True, capture_output=True, text=True).stdout)
+    digests = json.loads(
+        subprocess.run(
+            [docker, "image", "inspect", "--format", "{{json .RepoDigests}}", tag],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     subprocess.run([docker, "image", "rm", tag], capture_output=True)
     return next(d for d in digests if d.startswith(f"{REPOSITORY}@sha256:"))
 
 
 def host_sysctls() -> dict[str, str]:
-    return {name: (node_sysctls.PROC_SYS / name).read_text().strip() for name in node_sysctls.KUBELET_SYSCTLS
-            if (node_sysctls.PROC_SYS / name).exists()}
+    return {
+        name: (node_sysctls.PROC_SYS / name).read_text().strip()
+        for name in node_sysctls.KUBELET_SYSCTLS
+        if (node_sysctls.PROC_SYS / name).exists()
+    }
 
 
 def node_processes(layout: Layout) -> dict[str, int]:

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from tools.scratch_project import Project
 from tools.cluster.layout import ROOT, TOOLCHAIN_BIN
+from tools.scratch_project import Project
 
 DEV_NAMESPACE = "ml-dev"
 PROD_NAMESPACE = "ml-prod"
@@ -70,10 +70,16 @@ def test_up_builds_pushes_and_deploys_every_object_at_its_floor(project: Project
     # The image is in the registry under that digest: docker-build pushed it.
     name, digest = image.split("@")
     manifest = subprocess.run(
-        ["curl", "-fsI", "-H", "Accept: application/vnd.oci.image.index.v1+json, "
-         "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
-         f"http://127.0.0.1:5000/v2/breast-cancer/manifests/{digest}"],
-        capture_output=True, text=True,
+        [
+            "curl",
+            "-fsI",
+            "-H",
+            "Accept: application/vnd.oci.image.index.v1+json, "
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+            f"http://127.0.0.1:5000/v2/breast-cancer/manifests/{digest}",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert manifest.returncode == 0, manifest.stderr
     assert objects_in(project, DEV_NAMESPACE) == [
@@ -105,7 +111,10 @@ def test_a_second_preview_has_no_changes_even_after_the_replica_count_moved(proj
 def test_promotion_reads_the_real_outputs_and_prod_is_admitted_with_the_digest(project: Project):
     promoted = subprocess.run(
         [sys.executable, "-m", "tools.promote", "--from", "dev", "--to", "prod", "--project-dir", str(project.path)],
-        cwd=ROOT, env=project.env, capture_output=True, text=True,
+        cwd=ROOT,
+        env=project.env,
+        capture_output=True,
+        text=True,
     )
     assert promoted.returncode == 0, promoted.stderr
     image = project.outputs("dev")["models"][MODEL]["image"]
@@ -176,7 +185,10 @@ def test_pod_security_restricted_is_enforced_in_the_stacks_namespace(project: Pr
     )
     result = subprocess.run(
         [str(TOOLCHAIN_BIN / "kubectl"), "apply", "-n", DEV_NAMESPACE, "-f", "-"],
-        input=pod, env=project.env, capture_output=True, text=True,
+        input=pod,
+        env=project.env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     assert 'violates PodSecurity "restricted' in result.stderr
@@ -192,7 +204,11 @@ def test_an_up_killed_halfway_is_finished_by_the_next_up(project: Project):
 
     process = subprocess.Popen(
         [str(TOOLCHAIN_BIN / "pulumi"), *pulumi_args("up", "prod", [], project_dir=project.path)],
-        cwd=project.path, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=project.path,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     # Kill the engine once the update has started changing objects.
     deadline = time.monotonic() + 120

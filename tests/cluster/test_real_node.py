@@ -21,14 +21,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.cluster.real_node_fixtures import (  # noqa: F401 - fixtures
-    RealCluster,
-    cluster_command,
-    host_sysctls,
-    model_image,
-    node_processes,
-    real_cluster,
-)
+from tests.cluster.real_node_fixtures import RealCluster, cluster_command, host_sysctls, node_processes
 from tests.loopback import free_port
 from tools.cluster import host_cleanup, iptables_cleanup, node_network
 from tools.cluster.layout import binary
@@ -53,22 +46,27 @@ def restricted_pod(name: str, image: str) -> dict[str, Any]:
         "spec": {
             "automountServiceAccountToken": False,
             "securityContext": {
-                "runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "runAsGroup": 10001,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "containers": [{
-                "name": "server",
-                "image": image,
-                "imagePullPolicy": "IfNotPresent",
-                "ports": [{"name": "http", "containerPort": PORT}],
-                "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 1},
-                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-                "securityContext": {
-                    "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                    "capabilities": {"drop": ["ALL"]},
-                },
-                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-            }],
+            "containers": [
+                {
+                    "name": "server",
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "ports": [{"name": "http", "containerPort": PORT}],
+                    "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 1},
+                    "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }
+            ],
             "volumes": [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}],
         },
     }
@@ -79,27 +77,48 @@ def apply_until_ready(cluster: RealCluster, pod: dict[str, Any], timeout: float)
     started = time.monotonic()
     cluster.apply(pod)
     name = pod["metadata"]["name"]
-    waited = cluster.kubectl("wait", "-n", NAMESPACE, "--for=condition=Ready", f"pod/{name}", f"--timeout={timeout}s",
-                             timeout=timeout + 15, check=False)
+    waited = cluster.kubectl(
+        "wait",
+        "-n",
+        NAMESPACE,
+        "--for=condition=Ready",
+        f"pod/{name}",
+        f"--timeout={timeout}s",
+        timeout=timeout + 15,
+        check=False,
+    )
     seconds = time.monotonic() - started
     if waited.returncode != 0:
-        events = cluster.kubectl("get", "events", "-n", NAMESPACE, "--field-selector", f"involvedObject.name={name}",
-                                 "-o", "custom-columns=REASON:.reason,MESSAGE:.message", check=False).stdout
+        events = cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            NAMESPACE,
+            "--field-selector",
+            f"involvedObject.name={name}",
+            "-o",
+            "custom-columns=REASON:.reason,MESSAGE:.message",
+            check=False,
+        ).stdout
         pytest.fail(f"pod {name} not Ready within {timeout} s; its events:\n{events}")
     return seconds
 
 
 def delete_pod(cluster: RealCluster, name: str) -> None:
-    cluster.kubectl("delete", "pod", "-n", NAMESPACE, name, "--grace-period=1", "--wait=true", "--ignore-not-found",
-                    timeout=60)
+    cluster.kubectl(
+        "delete", "pod", "-n", NAMESPACE, name, "--grace-period=1", "--wait=true", "--ignore-not-found", timeout=60
+    )
 
 
 @pytest.fixture(scope="module")
 def namespace(real_cluster: RealCluster) -> Iterator[str]:
-    real_cluster.apply({
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-    })
+    real_cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+        }
+    )
     yield NAMESPACE
     if real_cluster.is_up():
         real_cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
@@ -124,9 +143,20 @@ class PortForward:
     def __init__(self, cluster: RealCluster, pod: str, port: int):
         self.local_port = free_port()
         self.process = subprocess.Popen(
-            [str(binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "port-forward", "-n", NAMESPACE,
-             "--address", "127.0.0.1", f"pod/{pod}", f"{self.local_port}:{port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                str(binary("kubectl")),
+                f"--kubeconfig={cluster.kubeconfig}",
+                "port-forward",
+                "-n",
+                NAMESPACE,
+                "--address",
+                "127.0.0.1",
+                f"pod/{pod}",
+                f"{self.local_port}:{port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # "Forwarding from 127.0.0.1:N -> 8080", or the error
@@ -168,8 +198,16 @@ def test_a_restricted_pod_answers_a_v2_inference_through_port_forward(real_clust
         with httpx.Client(base_url=forward.url, timeout=10) as client:
             metadata = client.get(f"/v2/models/{MODEL_NAME}").raise_for_status().json()
             (model_input,) = metadata["inputs"]
-            body = {"inputs": [{"name": model_input["name"], "shape": list(rows.shape),
-                                "datatype": model_input["datatype"], "data": rows.ravel().tolist()}]}
+            body = {
+                "inputs": [
+                    {
+                        "name": model_input["name"],
+                        "shape": list(rows.shape),
+                        "datatype": model_input["datatype"],
+                        "data": rows.ravel().tolist(),
+                    }
+                ]
+            }
             response = client.post(f"/v2/models/{MODEL_NAME}/infer", json=body)
     finally:
         forward.close()
@@ -177,8 +215,13 @@ def test_a_restricted_pod_answers_a_v2_inference_through_port_forward(real_clust
     result = response.json()
     assert result["model_name"] == MODEL_NAME
     session = onnxruntime.InferenceSession(str(MODEL_FILE), providers=["CPUExecutionProvider"])
-    expected = dict(zip([o.name for o in session.get_outputs()],
-                        session.run(None, {session.get_inputs()[0].name: rows})))
+    expected = dict(
+        zip(
+            [o.name for o in session.get_outputs()],
+            session.run(None, {session.get_inputs()[0].name: rows}),
+            strict=True,
+        )
+    )
     assert {o["name"] for o in result["outputs"]} <= set(expected)
     for output in result["outputs"]:
         want = np.asarray(expected[output["name"]])
@@ -186,11 +229,17 @@ def test_a_restricted_pod_answers_a_v2_inference_through_port_forward(real_clust
 
 
 def test_a_service_cluster_ip_reaches_the_pod_through_kube_proxy(real_cluster, server_pod):
-    real_cluster.apply({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "model-server", "namespace": NAMESPACE},
-        "spec": {"selector": {"app": "model-server"}, "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
-    })
+    real_cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "model-server", "namespace": NAMESPACE},
+            "spec": {
+                "selector": {"app": "model-server"},
+                "ports": [{"name": "http", "port": PORT, "targetPort": "http"}],
+            },
+        }
+    )
     cluster_ip = real_cluster.get("service", "-n", NAMESPACE, "model-server")["spec"]["clusterIP"]
     assert cluster_ip.startswith("10.96.")
     # kube-proxy programs the rule within its minimum sync period (1 s) of the endpoints appearing.
@@ -233,11 +282,17 @@ def test_cluster_down_leaves_no_process_bridge_iptables_chain_mount_or_folder(re
     assert result.returncode == 0, result.stderr
     assert "real node teardown" not in result.stderr, result.stderr
 
-    alive = [f"{name} (pid {pid})" for name, pid in processes.items() if Path(f"/proc/{pid}").exists()
-             and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"]
+    alive = [
+        f"{name} (pid {pid})"
+        for name, pid in processes.items()
+        if Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    ]
     assert not alive, f"still running: {alive}"
-    shims = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and str(node.containerd_socket).encode()
-             in _cmdline(p)]
+    shims = [
+        p.name
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and str(node.containerd_socket).encode() in _cmdline(p)
+    ]
     assert not shims, f"processes still naming our containerd socket: {shims}"
     assert not node_network.bridge_exists(), f"bridge {BRIDGE} is still there"
     assert not iptables_cleanup.leftover_chains(), iptables_cleanup.leftover_chains()

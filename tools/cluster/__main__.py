@@ -22,8 +22,15 @@ from tools.cluster.layout import NODE_NAME, Layout, Ports, binary, default_layou
 from tools.cluster.processes import ClusterError, running_pid, stop
 
 NODE_KINDS = ("real", "kwok")
-REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "buildkitd",
-                     "docker-buildx")
+REQUIRED_BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "buildkitd",
+    "docker-buildx",
+)
 
 
 def _check_toolchain() -> None:

@@ -39,9 +39,7 @@ class Api:
         data = None if body is None else json.dumps(body).encode()
         headers = {"Accept": "application/json"}
         if data is not None:
-            headers["Content-Type"] = (
-                "application/merge-patch+json" if method == "PATCH" else "application/json"
-            )
+            headers["Content-Type"] = "application/merge-patch+json" if method == "PATCH" else "application/json"
         req = urllib.request.Request(self.server + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, context=self._context(), timeout=timeout) as response:

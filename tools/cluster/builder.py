@@ -25,12 +25,14 @@ REGISTRY = "127.0.0.1:5000"
 LOCAL_BASE = "ml-platform/python-base:3.11-bookworm"
 REGISTRY_BASE = f"{REGISTRY}/{LOCAL_BASE}"
 # Without these the registry answers 404 for an OCI index or a Docker manifest list.
-MANIFEST_TYPES = ", ".join((
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-))
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
 
 
@@ -79,12 +81,16 @@ def start_builder(layout: Layout) -> None:
     sock = socket_path(layout)
     if running_pid(layout, BUILDKITD) is None:
         sock.unlink(missing_ok=True)
-        start(layout, BUILDKITD, [
-            str(binary(BUILDKITD)),
-            f"--config={_config(layout)}",
-            f"--root={cache_dir()}",
-            f"--addr=unix://{sock}",
-        ])
+        start(
+            layout,
+            BUILDKITD,
+            [
+                str(binary(BUILDKITD)),
+                f"--config={_config(layout)}",
+                f"--root={cache_dir()}",
+                f"--addr=unix://{sock}",
+            ],
+        )
     wait_until(layout, BUILDKITD, sock.exists, 30.0, "buildkitd's socket")
     buildx = str(binary("docker-buildx"))
     # The builder is recreated each time: a fresh clone's socket lives at another path.

@@ -160,15 +160,19 @@ def remove_everything(node: NodeLayout) -> None:
     ctr = ctr_command(node)
     namespaces = _lines(subprocess.run([*ctr, "namespaces", "ls", "-q"], capture_output=True, text=True, timeout=30))
     for namespace in namespaces:
-        for task in _lines(subprocess.run([*ctr, "-n", namespace, "tasks", "ls", "-q"],
-                                          capture_output=True, text=True, timeout=30)):
-            subprocess.run([*ctr, "-n", namespace, "tasks", "kill", "-s", "SIGKILL", task], capture_output=True,
-                           timeout=30)
+        for task in _lines(
+            subprocess.run([*ctr, "-n", namespace, "tasks", "ls", "-q"], capture_output=True, text=True, timeout=30)
+        ):
+            subprocess.run(
+                [*ctr, "-n", namespace, "tasks", "kill", "-s", "SIGKILL", task], capture_output=True, timeout=30
+            )
             subprocess.run([*ctr, "-n", namespace, "tasks", "delete", "-f", task], capture_output=True, timeout=30)
-        for container in _lines(subprocess.run([*ctr, "-n", namespace, "containers", "ls", "-q"],
-                                               capture_output=True, text=True, timeout=30)):
-            subprocess.run([*ctr, "-n", namespace, "containers", "delete", container], capture_output=True,
-                           timeout=30)
+        for container in _lines(
+            subprocess.run(
+                [*ctr, "-n", namespace, "containers", "ls", "-q"], capture_output=True, text=True, timeout=30
+            )
+        ):
+            subprocess.run([*ctr, "-n", namespace, "containers", "delete", container], capture_output=True, timeout=30)
 
 
 def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -191,8 +195,7 @@ def _kill_leftover_containers(node: NodeLayout) -> None:
     for root in node.runc_root.iterdir():
         listed = subprocess.run([runc, "--root", str(root), "list", "-q"], capture_output=True, text=True, timeout=30)
         for container in _lines(listed):
-            subprocess.run([runc, "--root", str(root), "delete", "--force", container], capture_output=True,
-                           timeout=30)
+            subprocess.run([runc, "--root", str(root), "delete", "--force", container], capture_output=True, timeout=30)
 
 
 def _kill_leftover_shims(node: NodeLayout) -> None:

@@ -40,7 +40,7 @@ def _plan(save_output: str) -> list[str]:
     if not ours:
         return []
     lines = []
-    for raw, rule in zip(raw_rules, rules):
+    for raw, rule in zip(raw_rules, rules, strict=True):
         if rule[1] not in ours and _targets(rule) & ours:
             # The dump's own text, quoting included: iptables-restore understands double quotes only.
             lines.append("-D" + raw[2:])
@@ -59,8 +59,11 @@ def leftover_chains() -> list[str]:
     for save, _ in FAMILIES:
         for table in TABLES:
             output = _save(save, table)
-            found += [f"{save.split('-')[0]} {table} {line[1:].split()[0]}" for line in output.splitlines()
-                      if line.startswith(":KUBE-")]
+            found += [
+                f"{save.split('-')[0]} {table} {line[1:].split()[0]}"
+                for line in output.splitlines()
+                if line.startswith(":KUBE-")
+            ]
     return found
 
 
@@ -81,8 +84,9 @@ def remove_node_rules() -> list[str]:
             if not lines:
                 continue
             script = f"*{table}\n" + "\n".join(lines) + "\nCOMMIT\n"
-            result = subprocess.run([restore, "--noflush", "-w", "5"], input=script, capture_output=True, text=True,
-                                    timeout=30)
+            result = subprocess.run(
+                [restore, "--noflush", "-w", "5"], input=script, capture_output=True, text=True, timeout=30
+            )
             if result.returncode != 0:
                 failures.append(f"{restore} -t {table}: {result.stderr.strip().splitlines()[-1:] or result.returncode}")
     return failures

@@ -36,10 +36,12 @@ class KubeletCerts:
 def make_certs(node: NodeLayout, certs: Pki) -> KubeletCerts:
     directory = node.cluster.pki
     return KubeletCerts(
-        client=pki.issue(certs.ca, directory, "kubelet-client", f"system:node:{NODE_NAME}", "system:nodes",
-                         client=True),
-        serving=pki.issue(certs.ca, directory, "kubelet-serving", NODE_NAME, server=True, dns=(NODE_NAME,),
-                          ips=(NODE_IP,)),
+        client=pki.issue(
+            certs.ca, directory, "kubelet-client", f"system:node:{NODE_NAME}", "system:nodes", client=True
+        ),
+        serving=pki.issue(
+            certs.ca, directory, "kubelet-serving", NODE_NAME, server=True, dns=(NODE_NAME,), ips=(NODE_IP,)
+        ),
     )
 
 
@@ -79,8 +81,12 @@ def config(node: NodeLayout, certs: Pki, kubelet_certs: KubeletCerts) -> dict:
         # no eviction until it is nearly full.
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
-        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "2%", "imagefs.available": "2%",
-                         "nodefs.inodesFree": "2%"},
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "2%",
+            "imagefs.available": "2%",
+            "nodefs.inodesFree": "2%",
+        },
         "registerNode": True,
         "serializeImagePulls": False,
     }
@@ -109,15 +115,19 @@ def start_kubelet(node: NodeLayout, server: str, certs: Pki, api: Api) -> float 
         node.kubelet_config.write_text(json.dumps(config(node, certs, kubelet_certs), indent=2) + "\n")
         node_sysctls.save(node.sysctl_snapshot)
         started = time.monotonic()
-        start(layout, KUBELET, [
-            str(binary(KUBELET)),
-            f"--config={node.kubelet_config}",
-            f"--kubeconfig={kc}",
-            f"--root-dir={node.kubelet_root}",
-            f"--hostname-override={NODE_NAME}",
-            f"--node-ip={NODE_IP}",
-            f"--node-labels={NODE_LABELS}",
-        ])
+        start(
+            layout,
+            KUBELET,
+            [
+                str(binary(KUBELET)),
+                f"--config={node.kubelet_config}",
+                f"--kubeconfig={kc}",
+                f"--root-dir={node.kubelet_root}",
+                f"--hostname-override={NODE_NAME}",
+                f"--node-ip={NODE_IP}",
+                f"--node-labels={NODE_LABELS}",
+            ],
+        )
     else:
         started = None
     wait_until(layout, KUBELET, _healthz_ok, READY_TIMEOUT, "kubelet /healthz")

@@ -59,16 +59,20 @@ def start_kwok_node(layout: Layout, ports: Ports, api: Api) -> None:
     if running_pid(layout, KWOK) is None:
         if not port_is_free(HOST, ports.kwok):
             raise ClusterError(f"kwok: port {HOST}:{ports.kwok} is taken by another process")
-        start(layout, KWOK, [
-            str(binary(KWOK)),
-            f"--kubeconfig={layout.kubeconfig}",
-            f"--config={_stage_config(layout)}",
-            "--manage-all-nodes=false",
-            f"--manage-nodes-with-annotation-selector={MANAGED}",
-            f"--server-address={HOST}:{ports.kwok}",
-            # Pod IPs kwok hands out; nothing listens there and nothing is sent there.
-            "--cidr=10.244.0.0/24",
-            f"--node-ip={HOST}",
-        ])
+        start(
+            layout,
+            KWOK,
+            [
+                str(binary(KWOK)),
+                f"--kubeconfig={layout.kubeconfig}",
+                f"--config={_stage_config(layout)}",
+                "--manage-all-nodes=false",
+                f"--manage-nodes-with-annotation-selector={MANAGED}",
+                f"--server-address={HOST}:{ports.kwok}",
+                # Pod IPs kwok hands out; nothing listens there and nothing is sent there.
+                "--cidr=10.244.0.0/24",
+                f"--node-ip={HOST}",
+            ],
+        )
     api.create("/api/v1/nodes", node_object())
     wait_until(layout, KWOK, lambda: api.node_ready(NODE_NAME), 60.0, f"node {NODE_NAME}")

@@ -39,57 +39,95 @@ def objects(ca_bundle: bytes) -> list[tuple[str, dict]]:
         return {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}
 
     return [
-        (f"{rbac}/clusterroles", {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": "system:metrics-server"},
-            "rules": [
-                {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
-                {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]},
-            ],
-        }),
-        (f"{rbac}/clusterrolebindings", {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": "system:metrics-server"},
-            "roleRef": role_ref("ClusterRole", "system:metrics-server"), "subjects": user,
-        }),
+        (
+            f"{rbac}/clusterroles",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": "system:metrics-server"},
+                "rules": [
+                    {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
+                    {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]},
+                ],
+            },
+        ),
+        (
+            f"{rbac}/clusterrolebindings",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "system:metrics-server"},
+                "roleRef": role_ref("ClusterRole", "system:metrics-server"),
+                "subjects": user,
+            },
+        ),
         # Delegated authentication and authorization: token reviews, access reviews, the front proxy's CA.
-        (f"{rbac}/clusterrolebindings", {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": "metrics-server:system:auth-delegator"},
-            "roleRef": role_ref("ClusterRole", "system:auth-delegator"), "subjects": user,
-        }),
-        (f"{rbac}/namespaces/{NAMESPACE}/rolebindings", {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "metrics-server-auth-reader", "namespace": NAMESPACE},
-            "roleRef": role_ref("Role", "extension-apiserver-authentication-reader"), "subjects": user,
-        }),
-        (f"/api/v1/namespaces/{NAMESPACE}/services", {
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": METRICS_SERVER, "namespace": NAMESPACE},
-            # No selector: the endpoint is the host process, declared below.
-            "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": METRICS_SERVER_PORT}]},
-        }),
-        (f"/apis/discovery.k8s.io/v1/namespaces/{NAMESPACE}/endpointslices", {
-            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {
-                "name": METRICS_SERVER, "namespace": NAMESPACE,
-                "labels": {"kubernetes.io/service-name": METRICS_SERVER,
-                           "endpointslice.kubernetes.io/managed-by": "ml-platform.local-cluster"},
+        (
+            f"{rbac}/clusterrolebindings",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "metrics-server:system:auth-delegator"},
+                "roleRef": role_ref("ClusterRole", "system:auth-delegator"),
+                "subjects": user,
             },
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True}}],
-            "ports": [{"name": "https", "port": METRICS_SERVER_PORT, "protocol": "TCP"}],
-        }),
-        ("/apis/apiregistration.k8s.io/v1/apiservices", {
-            "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-            "metadata": {"name": APISERVICE},
-            "spec": {
-                "group": "metrics.k8s.io", "version": "v1beta1",
-                "service": {"name": METRICS_SERVER, "namespace": NAMESPACE, "port": 443},
-                "caBundle": base64.b64encode(ca_bundle).decode(),
-                "groupPriorityMinimum": 100, "versionPriority": 100,
+        ),
+        (
+            f"{rbac}/namespaces/{NAMESPACE}/rolebindings",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "metrics-server-auth-reader", "namespace": NAMESPACE},
+                "roleRef": role_ref("Role", "extension-apiserver-authentication-reader"),
+                "subjects": user,
             },
-        }),
+        ),
+        (
+            f"/api/v1/namespaces/{NAMESPACE}/services",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": METRICS_SERVER, "namespace": NAMESPACE},
+                # No selector: the endpoint is the host process, declared below.
+                "spec": {
+                    "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": METRICS_SERVER_PORT}]
+                },
+            },
+        ),
+        (
+            f"/apis/discovery.k8s.io/v1/namespaces/{NAMESPACE}/endpointslices",
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": METRICS_SERVER,
+                    "namespace": NAMESPACE,
+                    "labels": {
+                        "kubernetes.io/service-name": METRICS_SERVER,
+                        "endpointslice.kubernetes.io/managed-by": "ml-platform.local-cluster",
+                    },
+                },
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True}}],
+                "ports": [{"name": "https", "port": METRICS_SERVER_PORT, "protocol": "TCP"}],
+            },
+        ),
+        (
+            "/apis/apiregistration.k8s.io/v1/apiservices",
+            {
+                "apiVersion": "apiregistration.k8s.io/v1",
+                "kind": "APIService",
+                "metadata": {"name": APISERVICE},
+                "spec": {
+                    "group": "metrics.k8s.io",
+                    "version": "v1beta1",
+                    "service": {"name": METRICS_SERVER, "namespace": NAMESPACE, "port": 443},
+                    "caBundle": base64.b64encode(ca_bundle).decode(),
+                    "groupPriorityMinimum": 100,
+                    "versionPriority": 100,
+                },
+            },
+        ),
     ]
 
 
@@ -116,35 +154,47 @@ def start_metrics_server(node: NodeLayout, server: str, certs: Pki, api: Api) ->
     """Registers the metrics API, starts metrics-server (if not running) and waits until the API is Available."""
     layout = node.cluster
     client = pki.issue(certs.ca, layout.pki, "metrics-server-client", USER, client=True)
-    serving = pki.issue(certs.ca, layout.pki, "metrics-server-serving", METRICS_SERVER, server=True,
-                        dns=(SERVICE_DNS, f"{SERVICE_DNS}.cluster.local"), ips=(NODE_IP,))
+    serving = pki.issue(
+        certs.ca,
+        layout.pki,
+        "metrics-server-serving",
+        METRICS_SERVER,
+        server=True,
+        dns=(SERVICE_DNS, f"{SERVICE_DNS}.cluster.local"),
+        ips=(NODE_IP,),
+    )
     for path, body in objects(certs.ca.cert.read_bytes()):
         api.create(path, body)
     if running_pid(layout, METRICS_SERVER) is None:
         if not port_is_free(NODE_IP, METRICS_SERVER_PORT):
             raise ClusterError(f"metrics-server: port {NODE_IP}:{METRICS_SERVER_PORT} is taken by another process")
         kc = kubeconfig.write(layout.kubeconfigs / "metrics-server.kubeconfig", server, certs.ca.cert, client)
-        start(layout, METRICS_SERVER, [
-            str(binary(METRICS_SERVER)),
-            f"--kubeconfig={kc}",
-            f"--authentication-kubeconfig={kc}",
-            f"--authorization-kubeconfig={kc}",
-            f"--bind-address={NODE_IP}",
-            f"--secure-port={METRICS_SERVER_PORT}",
-            f"--tls-cert-file={serving.cert}",
-            f"--tls-private-key-file={serving.key}",
-            f"--requestheader-client-ca-file={certs.front_proxy_ca.cert}",
-            "--requestheader-allowed-names=front-proxy-client",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--kubelet-certificate-authority={certs.ca.cert}",
-            "--kubelet-preferred-address-types=InternalIP",
-            "--kubelet-use-node-status-port",
-            f"--metric-resolution={RESOLUTION}",
-        ])
+        start(
+            layout,
+            METRICS_SERVER,
+            [
+                str(binary(METRICS_SERVER)),
+                f"--kubeconfig={kc}",
+                f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}",
+                f"--bind-address={NODE_IP}",
+                f"--secure-port={METRICS_SERVER_PORT}",
+                f"--tls-cert-file={serving.cert}",
+                f"--tls-private-key-file={serving.key}",
+                f"--requestheader-client-ca-file={certs.front_proxy_ca.cert}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--kubelet-certificate-authority={certs.ca.cert}",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--kubelet-use-node-status-port",
+                f"--metric-resolution={RESOLUTION}",
+            ],
+        )
     # Serving and registered is enough: its /readyz waits for a CPU rate (two scrapes, 15 s), which the HPA and
     # `kubectl top` wait for on their own; `make cluster` need not.
     wait_until(layout, METRICS_SERVER, lambda: _livez(str(certs.ca.cert)), START_TIMEOUT, "metrics-server /livez")
-    wait_until(layout, METRICS_SERVER, lambda: apiservice_available(api), START_TIMEOUT,
-               f"APIService {APISERVICE} Available")
+    wait_until(
+        layout, METRICS_SERVER, lambda: apiservice_available(api), START_TIMEOUT, f"APIService {APISERVICE} Available"
+    )

@@ -29,10 +29,33 @@ from tools.cluster.processes import ClusterError
 # Pod-to-pod traffic crosses the host's FORWARD chain (br_netfilter), whose policy Docker sets to DROP: accepted.
 # Anything else a pod sends through the host (to eth0's side) is dropped, whatever the chain's policy.
 FORWARD_RULES = (
-    ["FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-m", "comment", "--comment", f"ml-platform: pod to pod on {BRIDGE}",
-     "-j", "ACCEPT"],
-    ["FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-m", "comment", "--comment",
-     f"ml-platform: pods never leave {BRIDGE}", "-j", "DROP"],
+    [
+        "FORWARD",
+        "-i",
+        BRIDGE,
+        "-o",
+        BRIDGE,
+        "-m",
+        "comment",
+        "--comment",
+        f"ml-platform: pod to pod on {BRIDGE}",
+        "-j",
+        "ACCEPT",
+    ],
+    [
+        "FORWARD",
+        "-i",
+        BRIDGE,
+        "!",
+        "-o",
+        BRIDGE,
+        "-m",
+        "comment",
+        "--comment",
+        f"ml-platform: pods never leave {BRIDGE}",
+        "-j",
+        "DROP",
+    ],
 )
 
 
@@ -59,8 +82,10 @@ def _check_subnet_is_free() -> None:
         except ValueError:
             continue
         if network.overlaps(ours):
-            raise ClusterError(f"the pod subnet {POD_SUBNET} is in use on this machine ({dst} via {dev}); "
-                               "free it or change POD_SUBNET in tools/cluster/node_layout.py")
+            raise ClusterError(
+                f"the pod subnet {POD_SUBNET} is in use on this machine ({dst} via {dev}); "
+                "free it or change POD_SUBNET in tools/cluster/node_layout.py"
+            )
 
 
 def create_bridge() -> None:

@@ -70,29 +70,40 @@ def _digest(data: bytes) -> str:
 def oci_archive(binary: bytes, name: str = IMAGE) -> bytes:
     """A one-image OCI layout tar: a layer holding /pause, its config (entrypoint, user) and manifest, named `name`."""
     layer = _tar_bytes([_entry("pause", binary, 0o755)])
-    config = json.dumps({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Entrypoint": ["/pause"], "User": USER},
-        "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]},
-    }, sort_keys=True).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_TYPE,
-        "config": {"mediaType": CONFIG_TYPE, "digest": _digest(config), "size": len(config)},
-        "layers": [{"mediaType": LAYER_TYPE, "digest": _digest(layer), "size": len(layer)}],
-    }, sort_keys=True).encode()
-    index = json.dumps({
-        "schemaVersion": 2,
-        "manifests": [{
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Entrypoint": ["/pause"], "User": USER},
+            "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]},
+        },
+        sort_keys=True,
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
             "mediaType": MANIFEST_TYPE,
-            "digest": _digest(manifest),
-            "size": len(manifest),
-            "platform": {"architecture": "amd64", "os": "linux"},
-            # containerd's importer names the image from this annotation.
-            "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name},
-        }],
-    }, sort_keys=True).encode()
+            "config": {"mediaType": CONFIG_TYPE, "digest": _digest(config), "size": len(config)},
+            "layers": [{"mediaType": LAYER_TYPE, "digest": _digest(layer), "size": len(layer)}],
+        },
+        sort_keys=True,
+    ).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "manifests": [
+                {
+                    "mediaType": MANIFEST_TYPE,
+                    "digest": _digest(manifest),
+                    "size": len(manifest),
+                    "platform": {"architecture": "amd64", "os": "linux"},
+                    # containerd's importer names the image from this annotation.
+                    "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name},
+                }
+            ],
+        },
+        sort_keys=True,
+    ).encode()
     members = [_entry("blobs", None, 0o755), _entry("blobs/sha256", None, 0o755)]
     for blob in (layer, config, manifest):
         members.append(_entry(f"blobs/sha256/{_digest(blob).removeprefix('sha256:')}", blob, 0o644))
@@ -115,7 +126,9 @@ def ensure_imported(ctr: list[str], build_dir: Path) -> None:
     archive.write_bytes(oci_archive(compile_pause(build_dir).read_bytes()))
     result = subprocess.run(
         [*ctr, "-n", "k8s.io", "images", "import", str(archive)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines()

@@ -100,9 +100,7 @@ def last_log_line(layout: Layout, name: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def wait_until(
-    layout: Layout, name: str, ready: Callable[[], bool], timeout: float, what: str | None = None
-) -> None:
+def wait_until(layout: Layout, name: str, ready: Callable[[], bool], timeout: float, what: str | None = None) -> None:
     """Polls `ready` until true; fails fast, with the daemon's last log line, if the daemon exits first."""
     deadline = time.monotonic() + timeout
     while True:

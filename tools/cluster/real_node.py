@@ -98,8 +98,10 @@ def _check_apiserver_flags(layout: Layout) -> None:
         raise ClusterError("kube-apiserver is not running")
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     if ADDRESS_TYPES_FLAG not in argv:
-        raise ClusterError(f"kube-apiserver runs without {ADDRESS_TYPES_FLAG}: it would look the node's name up "
-                           "in DNS; restart the control plane with it (tools/cluster/control_plane.py)")
+        raise ClusterError(
+            f"kube-apiserver runs without {ADDRESS_TYPES_FLAG}: it would look the node's name up "
+            "in DNS; restart the control plane with it (tools/cluster/control_plane.py)"
+        )
 
 
 def start_real_node(layout: Layout, ports: Ports, api: Api, certs: Pki) -> None:
@@ -109,8 +111,10 @@ def start_real_node(layout: Layout, ports: Ports, api: Api, certs: Pki) -> None:
     _check_apiserver_flags(layout)
     if not node.owner_mark.exists():
         if node_network.bridge_exists():
-            raise ClusterError(f"bridge {BRIDGE} exists already: another local cluster's real node runs here "
-                               f"(stop it first), or remove the bridge: ip link delete {BRIDGE}")
+            raise ClusterError(
+                f"bridge {BRIDGE} exists already: another local cluster's real node runs here "
+                f"(stop it first), or remove the bridge: ip link delete {BRIDGE}"
+            )
         node.owner_mark.write_text("This cluster's real node owns the bridge, its iptables chains and mounts.\n")
     host_cleanup.record_absent_host_dirs(node.host_dirs_record)
     node_network.create_bridge()
