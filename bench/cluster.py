@@ -19,10 +19,6 @@ own bridge addresses through bench/cluster_load.py's forwarder, never to another
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,6 +30,7 @@ from typing import Any
 
 from bench.cluster_load import Load, ServiceForwarder, example_rows, infer_body
 from bench.engine import image_seconds
+from bench.report import write_report
 from tools.cluster.processes import ClusterError
 from tools.cluster.session import ClusterSession
 from tools.deploy import pulumi_args
@@ -299,20 +296,12 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("total_s", "image_s", "engine_s", "rollout_s", "await_extra_s")
     }
     print_table(measured)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(
-        json.dumps(
-            {
-                "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
-                "deploys": [asdict(d) for d in deploys],
-                "deploy_median": measured["deploy_median"],
-                "hpa_step": asdict(measured["hpa_step"]),
-                "utilization": asdict(measured["utilization"]),
-            },
-            indent=2,
-        )
-        + "\n"
+    write_report(
+        OUT,
+        deploys=[asdict(d) for d in deploys],
+        deploy_median=measured["deploy_median"],
+        hpa_step=asdict(measured["hpa_step"]),
+        utilization=asdict(measured["utilization"]),
     )
     return 0
 

@@ -13,10 +13,6 @@ The image step's time is the duration the CLI prints for it when it finishes (`c
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -26,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.report import write_report
 from tools.cluster.processes import ClusterError
 from tools.cluster.session import ClusterSession
 from tools.deploy import pulumi_args
@@ -145,18 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench-engine: {error}", file=sys.stderr)
         return 1
     print_table(rows)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(
-        json.dumps(
-            {
-                "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
-                "rows": [asdict(r) for r in rows],
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    write_report(OUT, rows=[asdict(r) for r in rows])
     print(f"bench-engine: wrote {OUT.relative_to(REPO)}")
     return 0
 

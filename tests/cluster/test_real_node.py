@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
+from bench.cluster_load import example_rows
+from tests.cluster.predictions import assert_same_predictions
 from tests.cluster.real_node_fixtures import RealCluster, cluster_command, host_sysctls, node_processes
 from tests.loopback import free_port
 from tools.cluster import host_cleanup, iptables_cleanup, node_network
@@ -174,12 +175,6 @@ class PortForward:
             self.process.wait()
 
 
-def example_rows(count: int) -> np.ndarray:
-    from sklearn.datasets import load_breast_cancer  # a dev dependency, bundled data: no download
-
-    return load_breast_cancer().data[:count].astype(np.float32)
-
-
 def test_the_pod_runs_the_image_pulled_by_digest(server_pod, model_image):
     (status,) = server_pod["status"]["containerStatuses"]
     assert status["ready"] is True
@@ -190,7 +185,6 @@ def test_the_pod_runs_the_image_pulled_by_digest(server_pod, model_image):
 
 
 def test_a_restricted_pod_answers_a_v2_inference_through_port_forward(real_cluster, server_pod):
-    import onnxruntime
 
     rows = example_rows(4)
     forward = PortForward(real_cluster, server_pod["metadata"]["name"], PORT)
@@ -214,18 +208,7 @@ def test_a_restricted_pod_answers_a_v2_inference_through_port_forward(real_clust
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["model_name"] == MODEL_NAME
-    session = onnxruntime.InferenceSession(str(MODEL_FILE), providers=["CPUExecutionProvider"])
-    expected = dict(
-        zip(
-            [o.name for o in session.get_outputs()],
-            session.run(None, {session.get_inputs()[0].name: rows}),
-            strict=True,
-        )
-    )
-    assert {o["name"] for o in result["outputs"]} <= set(expected)
-    for output in result["outputs"]:
-        want = np.asarray(expected[output["name"]])
-        np.testing.assert_allclose(np.asarray(output["data"], dtype=want.dtype), want.ravel(), rtol=1e-5, atol=1e-6)
+    assert_same_predictions(result, MODEL_FILE, rows)
 
 
 def test_a_service_cluster_ip_reaches_the_pod_through_kube_proxy(real_cluster, server_pod):

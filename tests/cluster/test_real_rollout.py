@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from bench.cluster_load import Load, ServiceForwarder, example_rows, infer_body
+from tests.cluster.predictions import assert_same_predictions
 from tools.cluster.layout import ROOT
 from tools.scratch_project import Project
 
@@ -86,7 +86,6 @@ def ready_pods(project: Project) -> list[dict[str, Any]]:
 
 def test_up_serves_through_the_service_the_predictions_of_the_model_run_locally(real_project, forwarder):
     import httpx
-    import onnxruntime
 
     rows = example_rows(8)
     with httpx.Client(base_url=forwarder.url, timeout=10) as client:
@@ -97,18 +96,7 @@ def test_up_serves_through_the_service_the_predictions_of_the_model_run_locally(
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["model_name"] == MODEL and result["model_version"] == "1.0.0"
-    session = onnxruntime.InferenceSession(str(MODEL_FILE), providers=["CPUExecutionProvider"])
-    expected = dict(
-        zip(
-            [o.name for o in session.get_outputs()],
-            session.run(None, {session.get_inputs()[0].name: rows}),
-            strict=True,
-        )
-    )
-    assert {o["name"] for o in result["outputs"]} <= set(expected)
-    for output in result["outputs"]:
-        want = np.asarray(expected[output["name"]])
-        np.testing.assert_allclose(np.asarray(output["data"], dtype=want.dtype), want.ravel(), rtol=1e-5, atol=1e-6)
+    assert_same_predictions(result, MODEL_FILE, rows)
 
 
 def test_a_pod_turns_ready_only_after_its_warm_up_as_the_probes_say(real_project):
