@@ -14,6 +14,9 @@ written: a promotion that would make the stack invalid is refused, and a refused
 byte-for-byte as it was.
 """
 
+# Over 300 lines on purpose: one command's whole flow (read, check, edit, write) with the YAML round-trip helpers
+# only it uses; each step is a small function below.
+
 from __future__ import annotations
 
 import argparse

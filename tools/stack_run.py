@@ -7,6 +7,9 @@ harness, so they see the same objects a real deployment would create; `run_compo
 component the same way.
 """
 
+# Over 300 lines on purpose: the harness and the mocks it installs share private state (the recording monitor,
+# an isolated run's outcome); apart, that state would have to become public for one caller.
+
 from __future__ import annotations
 
 import asyncio

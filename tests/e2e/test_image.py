@@ -7,6 +7,8 @@ except in CI (CI=true), where that is a failure. Environment: E2E_BASE_IMAGE (de
 by tools/docker/base-image.sh), E2E_CA_FILE (default: this machine's CA bundle, for TLS-intercepting proxies).
 """
 
+# Over 300 lines on purpose: one image built once (a slow fixture), then every property checked on it.
+
 from __future__ import annotations
 
 import datetime as dt

@@ -3,6 +3,8 @@
 Every test works on copies of the stack files in a tmp directory; the real ones are never edited.
 """
 
+# Over 300 lines on purpose: the specification of one command, `make promote`, case by case.
+
 from __future__ import annotations
 
 import json

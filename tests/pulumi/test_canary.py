@@ -4,6 +4,8 @@ Promotion (canary becomes stable) and rollback (canary removed) are plain config
 they keep every immutable field (names, selectors) of the stable objects, so `pulumi up` updates in place.
 """
 
+# Over 300 lines on purpose: the canary's whole specification: split, objects, config errors, promotion.
+
 from __future__ import annotations
 
 import copy

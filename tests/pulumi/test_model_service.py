@@ -1,5 +1,7 @@
 """`ModelService` alone under Pulumi mocks: each property of each object it registers, one by one."""
 
+# Over 300 lines on purpose: the specification of one component, object by object.
+
 from __future__ import annotations
 
 import pytest

@@ -6,6 +6,8 @@ packing and linking (`GenerateProgram`, `GenerateProject`, `GeneratePackage`, `P
 code generator and answer UNIMPLEMENTED.
 """
 
+# Over 300 lines on purpose: one gRPC servicer, each method one RPC of the engine's LanguageRuntime contract.
+
 from __future__ import annotations
 
 import functools
