@@ -7,8 +7,8 @@ at least 2), one ClusterIP Service in front of both tracks, and a NetworkPolicy 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -296,4 +296,3 @@ def scaling_rules(policy: ScalingPolicy, *, select_policy: str) -> k8s.autoscali
             ),
         ],
     )
-

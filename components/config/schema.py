@@ -8,7 +8,7 @@ field they check. Rules that span several keys, and the wording of every problem
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -79,7 +79,12 @@ class GpuConfig(_Model):
         # name outside kubernetes.io. Anything else would pass here and fail only when `pulumi up` applies the pod.
         domain, _, name = value.partition("/")
         qualified = bool(name) and DNS_1123_SUBDOMAIN.match(domain) and _QUALIFIED_NAME_PART.match(name)
-        if not qualified or len(f"requests.{domain}") > 253 or "kubernetes.io/" in value or value.startswith("requests."):
+        if (
+            not qualified
+            or len(f"requests.{domain}") > 253
+            or "kubernetes.io/" in value
+            or value.startswith("requests.")
+        ):
             raise ValueError(
                 f"{value!r} is not an extended resource name: <domain>/<name> outside kubernetes.io "
                 "(e.g. nvidia.com/gpu, amd.com/gpu)"
@@ -148,9 +153,15 @@ class Probes(_Model):
     """Startup, readiness and liveness probes; defaults match the model server (model/)."""
 
     # Startup gives a slow model load up to 5 minutes (60 x 5 s) before liveness takes over.
-    startup: Probe = Field(default_factory=lambda: Probe(path="/v2/health/ready", period_seconds=5, failure_threshold=60))
-    readiness: Probe = Field(default_factory=lambda: Probe(path="/v2/health/ready", period_seconds=5, failure_threshold=3))
-    liveness: Probe = Field(default_factory=lambda: Probe(path="/v2/health/live", period_seconds=10, failure_threshold=3))
+    startup: Probe = Field(
+        default_factory=lambda: Probe(path="/v2/health/ready", period_seconds=5, failure_threshold=60)
+    )
+    readiness: Probe = Field(
+        default_factory=lambda: Probe(path="/v2/health/ready", period_seconds=5, failure_threshold=3)
+    )
+    liveness: Probe = Field(
+        default_factory=lambda: Probe(path="/v2/health/live", period_seconds=10, failure_threshold=3)
+    )
 
 
 class Shutdown(_Model):
@@ -166,7 +177,7 @@ class SecretRef(_Model):
     secret_key: str = Field(pattern=_CONFIG_KEY.pattern)
 
 
-EnvValue = Annotated[Union[str, SecretRef], Field(union_mode="left_to_right")]
+EnvValue = Annotated[str | SecretRef, Field(union_mode="left_to_right")]
 
 
 class Canary(_Model):
@@ -251,7 +262,6 @@ class StackConfig(_Model):
         return self.secret("registryPassword") if "registryPassword" in self.secret_values else None
 
 
-
 class TopLevelConfig(_Model):
     """The scalar top-level keys, validated apart from the models."""
 
@@ -259,7 +269,9 @@ class TopLevelConfig(_Model):
     namespace: str = Field(min_length=1)
     create_namespace: bool = True
     registry: RegistryConfig | None = None
-    builder: str | None = Field(None, description="The buildx builder images are built on; None: docker-build's default.")
+    builder: str | None = Field(
+        None, description="The buildx builder images are built on; None: docker-build's default."
+    )
     allow_load_balancer: bool = False
     image_pull_secrets: tuple[str, ...] = ()
 
@@ -272,4 +284,3 @@ class TopLevelConfig(_Model):
                 "(e.g. ml-platform; `docker buildx ls` lists them)"
             )
         return value
-

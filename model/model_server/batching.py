@@ -65,6 +65,8 @@ class MicroBatcher:
             self._flush()
         if request.error is not None:
             raise request.error
+        if request.results is None:  # a flush always sets one of the two; say so rather than return None
+            raise RuntimeError("a micro-batch ended without a result or an error")
         return request.results
 
     def _flush(self) -> None:

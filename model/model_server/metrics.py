@@ -70,7 +70,7 @@ class Metrics:
         )
         for endpoint, (counts, total) in sorted(self._latency.items()):
             cumulative, buckets = 0, []
-            for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), counts):
+            for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), counts, strict=True):
                 cumulative += count
                 buckets.append((bound, cumulative))
             latency.add_metric([endpoint], buckets, total)

@@ -92,4 +92,4 @@ class OnnxModel(ModelRuntime):
             raise InferenceError(f"the model rejected the input: {error}", client_error=True) from error
         except Exception as error:
             raise InferenceError(f"the model failed: {error}") from error
-        return dict(zip(self._output_names, results))
+        return dict(zip(self._output_names, results, strict=True))

@@ -140,7 +140,7 @@ def check_shape(index: int, shape: object, spec: TensorSpec, max_rows: int) -> i
     if type(shape) is not list or len(shape) != len(spec.shape):
         raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {describe(spec)}")
     expected = 1
-    for dim, want in zip(shape, spec.shape):
+    for dim, want in zip(shape, spec.shape, strict=True):  # lengths checked above
         if type(dim) is not int or dim < 0 or (want >= 0 and dim != want):
             raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {describe(spec)}")
         expected *= dim
@@ -176,7 +176,9 @@ def _convert(index: int, parsed: np.ndarray, spec: TensorSpec) -> np.ndarray:
         flat = array.reshape(-1)
         finite = math.isfinite(flat.dot(flat)) or np.isfinite(flat).all()
     if not finite:
-        raise ProtocolError(400, f"inputs[{index}].data must hold finite numbers; some are too large for {spec.datatype}")
+        raise ProtocolError(
+            400, f"inputs[{index}].data must hold finite numbers; some are too large for {spec.datatype}"
+        )
     return array
 
 

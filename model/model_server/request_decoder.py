@@ -47,7 +47,9 @@ def _input_struct(spec: TensorSpec, tagged: bool) -> type:
     """A struct for one input. Tagged by the input's name, several of them make a union that the decoder resolves
     by the `name` field (and refuses when it is missing); a model's only input keeps `name` as a field to check,
     because msgspec accepts a lone tagged struct without its tag."""
-    fields = [("datatype", str), ("shape", list[int]), ("data", list[_element_type(spec)]), _PARAMETERS]
+    # Types built at run time from the model's signature: list.__class_getitem__ is what `list[...]` calls.
+    data = list.__class_getitem__(_element_type(spec))
+    fields: list[Any] = [("datatype", str), ("shape", list[int]), ("data", data), _PARAMETERS]
     if tagged:
         return msgspec.defstruct(
             f"Input_{spec.name}", fields, tag_field="name", tag=spec.name, forbid_unknown_fields=True
@@ -65,16 +67,16 @@ class RequestDecoder:
         structs = tuple(_input_struct(spec, tagged) for spec in signature.inputs)
         # Per input struct: its spec, rank, and, when only the first dimension is dynamic, the row size and the
         # fixed dimensions past the first (as a list, to compare with the request's shape at once).
-        self._layouts = {}
-        for struct, spec in zip(structs, signature.inputs):
+        self._layouts: dict[type, tuple[TensorSpec, int, int, list[int] | None]] = {}
+        for struct, spec in zip(structs, signature.inputs, strict=True):
             fixed = spec.batched and all(dim >= 0 for dim in spec.shape[1:])
             tail = int(np.prod(spec.shape[1:], dtype=np.int64)) if fixed else 0
             self._layouts[struct] = (spec, len(spec.shape), tail, list(spec.shape[1:]) if fixed else None)
-        tensor = structs[0] if len(structs) == 1 else Union[structs]  # noqa: UP007 (a runtime-built union)
+        tensor: Any = structs[0] if len(structs) == 1 else Union[structs]  # noqa: UP007 (a runtime-built union)
         request = msgspec.defstruct(
             "InferRequest",
             [
-                ("inputs", list[tensor]),
+                ("inputs", list.__class_getitem__(tensor)),
                 ("outputs", list[_Output] | None, None),
                 ("id", str | None, None),
                 _PARAMETERS,
@@ -86,7 +88,7 @@ class RequestDecoder:
     def decode(self, body: bytes) -> InferRequest | None:
         """The validated request, or None when the body is not in the fast path's form (or is wrong)."""
         try:
-            request = self._decoder.decode(body)
+            request: Any = self._decoder.decode(body)  # an instance of the struct type built in __init__
         except (msgspec.DecodeError, ValueError, RecursionError):  # bad JSON or types; bad UTF-8; deep nesting
             return None
         signature = self._signature

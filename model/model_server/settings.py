@@ -18,6 +18,7 @@ from model_server.cpu import available_cpus
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "artifacts" / "breast-cancer.onnx"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
+
 class SettingsError(ValueError):
     """A bad environment variable; the message names it and says what was expected."""
 

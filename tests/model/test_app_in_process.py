@@ -128,7 +128,7 @@ def test_concurrent_requests_share_model_calls_and_each_gets_its_own_rows():
     assert alone_calls == sizes and alone == single  # the server says each request is alone: no waiting, no merging
     assert len(batched_calls) < len(sizes) and max(batched_calls) <= 8 and sum(batched_calls) == sum(sizes)
     assert batched == single  # every request got exactly its own rows back
-    for (status, reply), rows in zip(batched, sizes):
+    for (status, reply), rows in zip(batched, sizes, strict=True):
         assert status == 200 and reply["outputs"][0]["shape"] == [rows]
 
 

@@ -102,10 +102,14 @@ BAD_REQUESTS = {
     "output name not a string": ({"inputs": [tensor(ROW)], "outputs": [{"name": ["label"]}]}, "not an output"),
     "id not a string": ({"id": 7, "inputs": [tensor(ROW)]}, "'id' must be a string"),
     "invalid UTF-8 in the id": (b'{"id": "\xff", "inputs": [%s]}' % json.dumps(tensor(ROW)).encode(), "not valid JSON"),
-    "number out of range in parameters": (b'{"parameters": {"a": 1e400}, "inputs": [%s]}'
-                                          % json.dumps(tensor(ROW)).encode(), "not valid JSON"),
-    "nesting too deep in parameters": (b'{"parameters": {"a": %s}, "inputs": [%s]}'
-                                       % (b"[" * 2000 + b"]" * 2000, json.dumps(tensor(ROW)).encode()), "depth limit"),
+    "number out of range in parameters": (
+        b'{"parameters": {"a": 1e400}, "inputs": [%s]}' % json.dumps(tensor(ROW)).encode(),
+        "not valid JSON",
+    ),
+    "nesting too deep in parameters": (
+        b'{"parameters": {"a": %s}, "inputs": [%s]}' % (b"[" * 2000 + b"]" * 2000, json.dumps(tensor(ROW)).encode()),
+        "depth limit",
+    ),
 }
 
 
@@ -196,8 +200,12 @@ def test_metrics_count_requests_by_status_and_describe_the_model(server):
     info = next(line for line in text.splitlines() if line.startswith("model_server_model_info{"))
     assert 'name="breast-cancer"' in info and 'version="1"' in info and 'platform="onnxruntime_onnx"' in info
     assert info.endswith(" 1.0")
-    rows = float(next(l for l in text.splitlines() if l.startswith("model_server_inference_rows_total ")).split()[1])
-    calls = float(next(l for l in text.splitlines() if l.startswith("model_server_model_calls_total ")).split()[1])
+    rows = float(
+        next(line for line in text.splitlines() if line.startswith("model_server_inference_rows_total ")).split()[1]
+    )
+    calls = float(
+        next(line for line in text.splitlines() if line.startswith("model_server_model_calls_total ")).split()[1]
+    )
     assert rows >= 1 and 1 <= calls <= rows + 1  # + the warm-up call
 
 

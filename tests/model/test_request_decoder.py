@@ -50,8 +50,11 @@ GOOD = {
     "integers for FP32": {"inputs": [tensor([int(value) for value in ROW])]},
     "three rows, id, one output": {"id": "r1", "inputs": [tensor(ROW * 3, [3, 30])], "outputs": [{"name": "label"}]},
     "largest FP32": {"inputs": [tensor(ROW[:29] + [float(np.finfo(np.float32).max)])]},
-    "extension parameters": {"parameters": {"a": 1}, "inputs": [{**tensor(ROW), "parameters": {"b": [2, "c"]}}],
-                             "outputs": [{"name": "label", "parameters": {"binary_data": False}}]},
+    "extension parameters": {
+        "parameters": {"a": 1},
+        "inputs": [{**tensor(ROW), "parameters": {"b": [2, "c"]}}],
+        "outputs": [{"name": "label", "parameters": {"binary_data": False}}],
+    },
     # Beyond 2**53 an integer has no exact float64; both paths round it through float64, as any JSON number.
     "integers beyond 2**53 for FP32": {"inputs": [tensor([2**60 + 2**36 + 1] * 30)]},
 }
@@ -110,7 +113,12 @@ def mixed(x=(0.5, 1.5), flags=(True, False, True, True), scale=3, names=("x", "f
     return {
         "inputs": [
             {"name": names[0], "datatype": "FP16", "shape": [len(x) // 2, 2], "data": list(x)},
-            {"name": names[1], "datatype": "BOOL", "shape": [len(x) // 2, len(flags) * 2 // len(x)], "data": list(flags)},
+            {
+                "name": names[1],
+                "datatype": "BOOL",
+                "shape": [len(x) // 2, len(flags) * 2 // len(x)],
+                "data": list(flags),
+            },
             {"name": names[2], "datatype": "INT8", "shape": [1], "data": [scale]},
         ]
     }  # fmt: skip
@@ -130,7 +138,9 @@ MIXED_MISTAKES = {
     "float for an INT8": mixed(scale=2.0),
     "unknown input name": mixed(names=("x", "flags", "bias")),
     "same input twice": mixed(names=("x", "x", "scale")),
-    "fixed dimension wrong": {"inputs": [*mixed()["inputs"][:2], {**mixed()["inputs"][2], "shape": [2], "data": [1, 2]}]},
+    "fixed dimension wrong": {
+        "inputs": [*mixed()["inputs"][:2], {**mixed()["inputs"][2], "shape": [2], "data": [1, 2]}]
+    },
     "an input missing": {"inputs": mixed()["inputs"][:2]},
     "an input without a name": {"inputs": [*mixed()["inputs"][:2], {"datatype": "INT8", "shape": [1], "data": [3]}]},
 }  # fmt: skip
