@@ -41,7 +41,7 @@ def listening_sockets(host: str | None, port: int, backlog: int) -> list[socket.
     return sockets
 
 
-def describe(host: str | None, port: int) -> str:
+def listen_address(host: str | None, port: int) -> str:
     """How logs name the listening address."""
     if host is None:
         return f"every address, port {port}"

@@ -16,7 +16,7 @@ import sys
 import uvicorn
 
 from model_server.app import ModelServerApp
-from model_server.listen import describe, listening_sockets
+from model_server.listen import listen_address, listening_sockets
 from model_server.logs import configure_logging
 from model_server.onnx_model import OnnxModel
 from model_server.settings import SettingsError, load_settings
@@ -55,12 +55,12 @@ def main() -> int:
     try:
         sockets = listening_sockets(settings.host, settings.port, backlog=2048)
     except OSError as error:  # port taken, unknown or foreign address
-        logger.error("cannot listen on %s: %s", describe(settings.host, settings.port), error.strerror or error)
+        logger.error("cannot listen on %s: %s", listen_address(settings.host, settings.port), error.strerror or error)
         return 3
     logger.info(
         "starting",
         extra={
-            "listen": describe(settings.host, settings.port),
+            "listen": listen_address(settings.host, settings.port),
             "model": settings.model_name,
             "path": str(settings.model_path),
         },

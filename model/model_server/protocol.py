@@ -57,13 +57,13 @@ class InferRequest(NamedTuple):
     id: str | None = None
 
 
-def describe(spec: TensorSpec) -> str:
+def spec_summary(spec: TensorSpec) -> str:
     """'input (FP32, shape [-1, 30])': how error messages name an expected tensor (-1 means any size)."""
     return f"{spec.name!r} ({spec.datatype}, shape {list(spec.shape)})"
 
 
 def _expected_inputs(signature: ModelSignature) -> str:
-    return ", ".join(describe(spec) for spec in signature.inputs)
+    return ", ".join(spec_summary(spec) for spec in signature.inputs)
 
 
 def parse_infer_request(body: bytes, signature: ModelSignature, max_rows: int) -> InferRequest:
@@ -93,7 +93,7 @@ def parse_infer_request(body: bytes, signature: ModelSignature, max_rows: int) -
         if spec.batched:
             rows = max(rows, array.shape[0])
     if len(arrays) != len(signature.inputs):
-        missing = [describe(spec) for spec in signature.inputs if spec.name not in arrays]
+        missing = [spec_summary(spec) for spec in signature.inputs if spec.name not in arrays]
         raise ProtocolError(400, f"missing input(s): {', '.join(missing)}")
 
     return InferRequest(
@@ -114,7 +114,9 @@ def _parse_input(index: int, raw: object, signature: ModelSignature, max_rows: i
     datatype = raw.get("datatype")
     if datatype != spec.datatype:
         known = "" if type(datatype) is str and datatype in V2_DATATYPES else " (not a V2 datatype)"
-        raise ProtocolError(400, f"inputs[{index}].datatype {datatype!r}{known} does not match: input {describe(spec)}")
+        raise ProtocolError(
+            400, f"inputs[{index}].datatype {datatype!r}{known} does not match: input {spec_summary(spec)}"
+        )
 
     shape = raw.get("shape")
     expected = check_shape(index, shape, spec, max_rows)
@@ -138,11 +140,11 @@ def check_shape(index: int, shape: object, spec: TensorSpec, max_rows: int) -> i
     """How many values `shape` holds, once it fits `spec` (rank, fixed dimensions) and the row limit; else a
     `ProtocolError` saying what was expected."""
     if type(shape) is not list or len(shape) != len(spec.shape):
-        raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {describe(spec)}")
+        raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {spec_summary(spec)}")
     expected = 1
     for dim, want in zip(shape, spec.shape, strict=True):  # lengths checked above
         if type(dim) is not int or dim < 0 or (want >= 0 and dim != want):
-            raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {describe(spec)}")
+            raise ProtocolError(400, f"inputs[{index}].shape {shape!r} does not match: input {spec_summary(spec)}")
         expected *= dim
     if spec.batched:
         if shape[0] < 1:
