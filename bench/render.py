@@ -4,8 +4,9 @@ For 1, 10 and N models (default 50) it writes a development stack derived from P
 kept, `models` replaced by N copies of `breast-cancer`, each deploying a digest-pinned `image:` so nothing is
 built) into a scratch project that links this repo's program, then times the whole command
 `python -m tools.render --stack <it> --out <tmp>`: interpreter start, the program under mocks, the files, the
-schema validation for every supported Kubernetes version, the policy and checkov. A printed table, and
-build/bench/render.json with the date and the machine.
+schema validation for every supported Kubernetes version, the policy and checkov. A printed table (wall seconds,
+seconds per model, and the CPU seconds of the render and its checkov, which a busy machine changes least), and
+build/bench/render.json with the date, the machine and its load average.
 
     python -m bench.render [--models 50] [--repeat 1] [--profile]
 
@@ -22,6 +23,7 @@ import json
 import os
 import platform
 import pstats
+import resource
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,7 @@ class Row:
     models: int
     seconds: float
     seconds_per_model: float
+    cpu_seconds: float  # the render's and checkov's CPU time: what a busy machine changes least
 
 
 def stack_document(models: int) -> dict[str, Any]:
@@ -76,19 +79,27 @@ def render_command(project: Path, stack: str, out: Path) -> list[str]:
 
 
 def time_render(tmp: Path, models: int, repeat: int) -> Row:
-    """The fastest of ``repeat`` renders of a ``models``-model stack, in seconds."""
+    """The fastest of ``repeat`` renders of a ``models``-model stack: wall seconds, and that run's CPU seconds."""
     stack = f"bench{models}"
     project = scratch_project(tmp / stack, stack, models)
-    best = float("inf")
+    best, best_cpu = float("inf"), 0.0
     for attempt in range(repeat):
-        start = time.monotonic()
         command = render_command(project, stack, tmp / f"out-{stack}-{attempt}")
+        cpu_before = _children_cpu()
+        start = time.monotonic()
         result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
         elapsed = time.monotonic() - start
         if result.returncode != 0:
             raise RuntimeError(f"render of {models} models exited {result.returncode}: {result.stderr.strip()[-500:]}")
-        best = min(best, elapsed)
-    return Row(models, round(best, 2), round(best / models, 3))
+        if elapsed < best:
+            best, best_cpu = elapsed, _children_cpu() - cpu_before
+    return Row(models, round(best, 2), round(best / models, 3), round(best_cpu, 2))
+
+
+def _children_cpu() -> float:
+    """User and system CPU seconds of every finished child process (the render and the checkov it waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def profile_render(tmp: Path, models: int, top: int = 20) -> None:
@@ -103,10 +114,21 @@ def profile_render(tmp: Path, models: int, top: int = 20) -> None:
     pstats.Stats(str(PROFILE), stream=sys.stdout).sort_stats("cumulative").print_stats(top)
 
 
+def _cpu_model() -> str:
+    """The CPU's name (platform.processor() is empty on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def print_table(rows: list[Row]) -> None:
-    print(f"{'models':>6}  {'seconds':>8}  {'s/model':>8}")
+    print(f"{'models':>6}  {'seconds':>8}  {'s/model':>8}  {'cpu s':>6}")
     for row in rows:
-        print(f"{row.models:>6}  {row.seconds:>8.2f}  {row.seconds_per_model:>8.3f}")
+        print(f"{row.models:>6}  {row.seconds:>8.2f}  {row.seconds_per_model:>8.3f}  {row.cpu_seconds:>6.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,10 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.models < 1 or args.repeat < 1:
         parser.error("--models and --repeat must be at least 1")
     sizes = sorted({1, 10, args.models})
+    load_before = os.getloadavg()[0]  # the machine is shared: a busy one makes every row slower
     try:
         with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
             rows = [time_render(Path(tmp), models, args.repeat) for models in sizes]
             print_table(rows)
+            load_after = os.getloadavg()[0]
+            print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after, {os.cpu_count()} CPUs")
             if args.profile:
                 profile_render(Path(tmp), args.models)
     except RuntimeError as error:
@@ -130,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": _cpu_model()},
+        "load_average": {"before": round(load_before, 2), "after": round(load_after, 2)},
         "repeat": args.repeat,
         "rows": [asdict(row) for row in rows],
     }, indent=2) + "\n")
