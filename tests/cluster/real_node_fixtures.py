@@ -28,18 +28,17 @@ import pytest
 from tools.cluster import builder, control_plane, host_cleanup, node_sysctls, real_node
 from tools.cluster.__main__ import REQUIRED_BINARIES
 from tools.cluster.layout import ROOT, Layout, binary, default_layout
-from tools.cluster.processes import running_pid
+from tools.cluster.processes import ClusterError, running_pid
+from tools.cluster.session import ClusterSession
 
 REGISTRY = "127.0.0.1:5000"
 REPOSITORY = f"{REGISTRY}/ml-platform/model-server"
 # `up` may build and push the local base image on a fresh machine: minutes, not hours.
-UP_TIMEOUT = 900
-DOWN_TIMEOUT = 180
 
 
 def unavailable(reason: str) -> None:
-    """Skip on a developer's machine; fail in CI, where provision and the toolchain must provide a real node."""
-    if os.environ.get("CI") == "true":
+    """Skip on a developer's machine; fail under .ci/run, where provision and the toolchain must provide a real node."""
+    if os.environ.get("ML_PLATFORM_REQUIRE_CLUSTER") == "1":
         pytest.fail(f"no real node can run: {reason}; in CI .ci/provision and `make toolchain` should provide it")
     pytest.skip(f"no real node can run here: {reason}")
 
@@ -102,7 +101,8 @@ def _print_measured(config: pytest.Config, measured: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="session")
-def real_cluster(pytestconfig: pytest.Config) -> Iterator[RealCluster]:
+def real_cluster(pytestconfig: pytest.Config, clusters: ClusterSession) -> Iterator[RealCluster]:
+    """The local cluster with a real node, through the session's cluster (which switches a kwok one it started)."""
     can_run, reason = real_node.machine_allows_real_node()
     if not can_run:
         unavailable(reason)
@@ -116,26 +116,25 @@ def real_cluster(pytestconfig: pytest.Config) -> Iterator[RealCluster]:
 
     layout = default_layout()
     running_kind = layout.node_kind_file.read_text().strip() if layout.node_kind_file.exists() else None
-    if running_kind == "kwok":
-        pytest.skip("a cluster with a kwok node runs here; `make cluster-down` first to test the real node")
     cluster = RealCluster(
         layout=layout,
-        started_here=running_kind is None,
+        started_here=running_kind != "real",
         sysctls_before=host_sysctls(),
         host_dirs_before={d: d.exists() for d in host_cleanup.HOST_DIRS},
     )
     started = time.monotonic()
-    result = cluster_command("up", "--node", "real", timeout=UP_TIMEOUT)
-    if result.returncode != 0:
-        pytest.fail(f"`python -m tools.cluster up --node real` failed: {(result.stderr or result.stdout).strip()}")
+    try:
+        clusters.ensure("real")
+    except ClusterError as error:
+        if "runs already" in str(error):
+            pytest.skip(str(error))
+        pytest.fail(str(error))
     if cluster.started_here:
         cluster.measured["cluster up, from nothing"] = f"{time.monotonic() - started:.1f} s"
-    ready = re.search(r"Ready ([\d.]+) s after the kubelet started", result.stdout)
+    ready = re.search(r"Ready ([\d.]+) s after the kubelet started", clusters.last_output)
     if ready:
         cluster.measured["node Ready after the kubelet started"] = f"{ready.group(1)} s"
     yield cluster
-    if cluster.started_here and cluster.is_up():
-        cluster_command("down", timeout=DOWN_TIMEOUT)
     _print_measured(pytestconfig, cluster.measured)
 
 

@@ -17,6 +17,7 @@ class ClusterSession:
     def __init__(self) -> None:
         self.layout = default_layout()
         self.started = False
+        self.last_output = ""  # what the last `up` printed (its timings)
 
     def _cluster(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "tools.cluster", *args], cwd=ROOT, capture_output=True, text=True)
@@ -38,6 +39,7 @@ class ClusterSession:
         if running != kind:
             self.started = True
         result = self._cluster("up", "--node", kind)
+        self.last_output = result.stdout
         if result.returncode != 0:
             raise ClusterError(f"make cluster NODE={kind} failed: {result.stderr.strip() or result.stdout.strip()}")
         return self.layout.kubeconfig
