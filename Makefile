@@ -7,7 +7,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 PORT ?= 8080
 
-.PHONY: venv test render stack-file preview up destroy toolchain cluster cluster-down serve image base-image lock bench bench-engine bench-cluster bench-render promote diff clean
+.PHONY: venv check format test render stack-file preview up destroy toolchain cluster cluster-down serve image base-image lock bench bench-engine bench-cluster bench-render promote diff clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt model/requirements.in
@@ -34,6 +34,16 @@ $(POLICY_VENV)/.installed: policy/requirements.txt
 # The cluster tests (tests/cluster) also need `make toolchain` and `.ci/provision`; without them they skip, saying so.
 test: venv $(CHECKOV_VENV)/.installed $(POLICY_VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Lint, format and types over the whole repository (settings in pyproject.toml); .ci/run runs it before the tests.
+# `make format` rewrites the files the format check would complain about.
+check: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 # Offline: the real program under mocks; writes OUT, validates, runs policy and checkov.
 render: venv $(CHECKOV_VENV)/.installed
