@@ -153,13 +153,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench-render: {error}", file=sys.stderr)
         return 1
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": _cpu_model()},
-        "load_average": {"before": round(load_before, 2), "after": round(load_after, 2)},
-        "repeat": args.repeat,
-        "rows": [asdict(row) for row in rows],
-    }, indent=2) + "\n")
+    OUT.write_text(
+        json.dumps(
+            {
+                "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": _cpu_model()},
+                "load_average": {"before": round(load_before, 2), "after": round(load_after, 2)},
+                "repeat": args.repeat,
+                "rows": [asdict(row) for row in rows],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"bench-render: wrote {OUT.relative_to(REPO)}")
     return 0
 

@@ -132,14 +132,21 @@ class Scan:
         if interpreter:
             self._process = subprocess.Popen(
                 [*interpreter, "-c", _DRIVER, str(CHECKOV)],
-                stdin=subprocess.PIPE, stdout=self._stdout, stderr=self._stderr,
+                stdin=subprocess.PIPE,
+                stdout=self._stdout,
+                stderr=self._stderr,
             )
 
     def start(self, files: list[Path] | list[str]) -> None:
         """Scan exactly these files with the Kubernetes framework, offline."""
         command = [
             *(arg for path in files for arg in ("--file", str(path))),
-            "--framework", "kubernetes", "--skip-download", "--compact", "--output", "json",
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--compact",
+            "--output",
+            "json",
         ]
         if self._process is None:
             if not available():

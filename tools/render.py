@@ -22,6 +22,7 @@ from tools import checkov_scan, stack_run, validate
 from tools.render_output import apply_order, mask_secrets, write_render
 from tools.summary_table import format_table, summary_rows
 
+
 class UsageError(Exception):
     """Bad command-line arguments: exit 2."""
 
@@ -114,8 +115,10 @@ def _check_all(rendered: Rendered, checkov: checkov_scan.Scan | None) -> CheckRe
         else:
             problems += [f"checkov: {finding}" for finding in result.failed]
             problems += [f"checkov: could not parse {path}" for path in result.parsing_errors]
-            checked.append(f"checkov ({result.passed} passed, {len(result.failed)} failed, "
-                           f"{len(result.skipped)} skipped by annotation)")
+            checked.append(
+                f"checkov ({result.passed} passed, {len(result.failed)} failed, "
+                f"{len(result.skipped)} skipped by annotation)"
+            )
     return CheckReport(problems=problems, checked=checked)
 
 
@@ -131,7 +134,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stack", required=True, help="stack name: renders Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="output directory (default: build/<stack>)")
     parser.add_argument("--skip-checkov", action="store_true", help="do not run checkov (schema and policy still run)")
-    parser.add_argument("--project-dir", type=Path, default=stack_run.ROOT, help="the Pulumi project (default: this repo)")
+    parser.add_argument(
+        "--project-dir", type=Path, default=stack_run.ROOT, help="the Pulumi project (default: this repo)"
+    )
     return parser.parse_args(argv)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ def outputs_json(outputs: Mapping[str, Any]) -> str:
     return json.dumps(outputs, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def file_names(objects: list[Mapping[str, Any]]) -> list[str]:
+def file_names(objects: Sequence[Mapping[str, Any]]) -> list[str]:
     """A stable file name per object: `<kind>-<name>.yaml`, with the namespace when two would clash."""
 
     def short(obj: Mapping[str, Any]) -> str:
@@ -93,7 +93,7 @@ def file_names(objects: list[Mapping[str, Any]]) -> list[str]:
     return [f"{name}.yaml" for name in names]
 
 
-def write_render(objects: list[Mapping[str, Any]], outputs: Mapping[str, Any], out: Path) -> list[Path]:
+def write_render(objects: Sequence[Mapping[str, Any]], outputs: Mapping[str, Any], out: Path) -> list[Path]:
     """Write each object and outputs.json under ``out``; remove what the previous render wrote there."""
     out.mkdir(parents=True, exist_ok=True)
     index = out / INDEX_FILE

@@ -40,7 +40,7 @@ def validator(version: str, api_version: str, kind: str, *, strict: bool = True)
 
 @functools.cache
 def _shipped_version(version: str) -> str:
-    """"1.31.0": the newest schema shipped that is not newer than ``version`` ("1.31"), chosen as kv.validate
+    """ "1.31.0": the newest schema shipped that is not newer than ``version`` ("1.31"), chosen as kv.validate
     chooses it (its string comparison of versions included, so both always pick the same schemas)."""
     if kv.major_minor(version) > kv.latest_version():
         raise kv.VersionNotSupportedError(version=kv.major_minor(version))

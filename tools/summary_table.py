@@ -6,7 +6,7 @@ and is reported by the schema check, not as a crash here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from conventions import NAME_LABEL, STABLE, TRACK_LABEL, VERSION_LABEL
@@ -37,7 +37,7 @@ def _hpa_bounds(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, Any], s
     return bounds
 
 
-def summary_rows(objects: list[Mapping[str, Any]]) -> list[Row]:
+def summary_rows(objects: Sequence[Mapping[str, Any]]) -> list[Row]:
     """One row per Deployment: model, version, image, replicas, cpu, memory.
 
     Replicas are the bounds of the HPA that scales the Deployment (its `spec.replicas` when none does); a

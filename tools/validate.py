@@ -44,10 +44,10 @@ def supported_versions() -> list[str]:
 
 
 def version_span(versions: Iterable[str]) -> str:
-    """"1.31-1.37" for a contiguous run of the supported versions, else a comma-separated list."""
+    """ "1.31-1.37" for a contiguous run of the supported versions, else a comma-separated list."""
     ordered = sorted(set(versions), key=Version)
     supported = supported_versions()
-    if len(ordered) > 1 and ordered == supported[supported.index(ordered[0]):][: len(ordered)]:
+    if len(ordered) > 1 and ordered == supported[supported.index(ordered[0]) :][: len(ordered)]:
         return f"{ordered[0]}-{ordered[-1]}"
     return ", ".join(ordered)
 
@@ -64,7 +64,8 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     """(field, message) for a schema error; an unknown field is named itself, not its parent."""
     parent = _field_path(error.path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        known = set((error.schema or {}).get("properties", {}))
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        known = set(schema.get("properties", {}))
         unknown = sorted(str(key) for key in error.instance if key not in known)
         if unknown:
             fields = [f"{parent}.{key}" if parent else key for key in unknown]
@@ -83,7 +84,9 @@ def _check(obj: Mapping[str, Any], version: str) -> tuple[str, str] | None:
     return None
 
 
-def validate_objects(objects: Iterable[Mapping[str, Any]], versions: Iterable[str] | None = None) -> list[SchemaProblem]:
+def validate_objects(
+    objects: Iterable[Mapping[str, Any]], versions: Iterable[str] | None = None
+) -> list[SchemaProblem]:
     """Validate every object strictly against every version; one problem per object and distinct error."""
     versions = list(versions) if versions is not None else supported_versions()
     problems: list[SchemaProblem] = []

@@ -1,13 +1,14 @@
 """Strict schema validation: every supported Kubernetes version, unknown fields and apiVersions rejected."""
 
 import copy
+from typing import Any
 
 from kubernetes_validate import utils as kv
 from packaging.version import Version
 
 from tools import validate
 
-DEPLOYMENT = {
+DEPLOYMENT: dict[str, Any] = {
     "apiVersion": "apps/v1",
     "kind": "Deployment",
     "metadata": {"name": "breast-cancer", "namespace": "ml-dev", "labels": {"app.kubernetes.io/name": "breast-cancer"}},
@@ -15,7 +16,11 @@ DEPLOYMENT = {
         "selector": {"matchLabels": {"app.kubernetes.io/name": "breast-cancer"}},
         "template": {
             "metadata": {"labels": {"app.kubernetes.io/name": "breast-cancer"}},
-            "spec": {"containers": [{"name": "model", "image": "registry/breast-cancer:1.0", "ports": [{"containerPort": 8080}]}]},
+            "spec": {
+                "containers": [
+                    {"name": "model", "image": "registry/breast-cancer:1.0", "ports": [{"containerPort": 8080}]}
+                ]
+            },
         },
     },
 }
@@ -44,7 +49,9 @@ def test_an_unknown_field_is_named_with_its_full_path_and_the_object():
     assert problem.field == "spec.template.spec.containers[0].imagePullPolice"
     assert problem.message == "unknown field"
     assert problem.versions == tuple(validate.supported_versions())
-    assert str(problem).startswith("Deployment ml-dev/breast-cancer: spec.template.spec.containers[0].imagePullPolice: unknown field")
+    assert str(problem).startswith(
+        "Deployment ml-dev/breast-cancer: spec.template.spec.containers[0].imagePullPolice: unknown field"
+    )
 
 
 def test_an_unknown_api_version_is_an_error_not_a_warning():

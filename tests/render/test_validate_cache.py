@@ -2,6 +2,7 @@
 
 import copy
 from collections import Counter
+from typing import Any
 
 import jsonschema
 import pytest
@@ -11,7 +12,7 @@ from tools import schema_cache, validate
 
 from .test_validate import DEPLOYMENT
 
-SERVICE = {
+SERVICE: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "Service",
     "metadata": {"name": "breast-cancer", "namespace": "ml-dev"},
@@ -45,8 +46,11 @@ def test_each_schema_is_read_once_per_version_and_kind(reads):
 
     assert set(reads.values()) == {1}
     files = [name.rsplit("/", 1)[-1] for name in reads]
-    assert Counter(files) == {"_definitions.json": len(versions), "deployment-apps-v1.json": len(versions),
-                              "service-v1.json": len(versions)}
+    assert Counter(files) == {
+        "_definitions.json": len(versions),
+        "deployment-apps-v1.json": len(versions),
+        "service-v1.json": len(versions),
+    }
 
 
 def test_a_kind_without_a_schema_is_looked_up_once_per_version(reads):
@@ -105,7 +109,9 @@ def test_errors_are_the_ones_kubernetes_validate_itself_raises(version):
             schema_cache.validator(version, broken["apiVersion"], broken["kind"]).validate(broken)
 
         assert (cached.value.message, list(cached.value.path), cached.value.validator) == (
-            expected.value.message, list(expected.value.path), expected.value.validator
+            expected.value.message,
+            list(expected.value.path),
+            expected.value.validator,
         )
 
 
