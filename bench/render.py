@@ -17,9 +17,7 @@ more under cProfile and prints where its time went (build/bench/render.prof for 
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
-import json
 import os
 import platform
 import pstats
@@ -33,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bench.report import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "build" / "bench" / "render.json"
@@ -152,19 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:
         print(f"bench-render: {error}", file=sys.stderr)
         return 1
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(
-        json.dumps(
-            {
-                "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": _cpu_model()},
-                "load_average": {"before": round(load_before, 2), "after": round(load_after, 2)},
-                "repeat": args.repeat,
-                "rows": [asdict(row) for row in rows],
-            },
-            indent=2,
-        )
-        + "\n"
+    write_report(
+        OUT,
+        cpu_model=_cpu_model(),  # the shared header's "processor" is empty on Linux
+        load_average={"before": round(load_before, 2), "after": round(load_after, 2)},
+        repeat=args.repeat,
+        rows=[asdict(row) for row in rows],
     )
     print(f"bench-render: wrote {OUT.relative_to(REPO)}")
     return 0
