@@ -81,9 +81,16 @@ class RealCluster:
         return self.layout.node_kind_file.exists()
 
 
-def cluster_command(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+def cluster_command(*args: str, timeout: float, base: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m tools.cluster ...` on the project's cluster, or on the one whose `.cluster/` is `base`."""
+    env = {**os.environ, "ML_PLATFORM_CLUSTER_DIR": str(base)} if base else None
     return subprocess.run(
-        [sys.executable, "-m", "tools.cluster", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "tools.cluster", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
 
 

@@ -10,7 +10,11 @@ onto it, and kube-proxy turns it into the pod's address there).
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,8 +29,10 @@ from tests.cluster.predictions import assert_same_predictions
 from tests.cluster.real_node_fixtures import RealCluster, cluster_command, host_sysctls, node_processes
 from tests.loopback import free_port
 from tools.cluster import host_cleanup, iptables_cleanup, node_network
-from tools.cluster.layout import binary
+from tools.cluster.layout import NODE_NAME, Layout, binary
+from tools.cluster.node_claim import Claim as NodeClaim
 from tools.cluster.node_layout import BRIDGE, NodeLayout
+from tools.cluster.pause_image import IMAGE as PAUSE_IMAGE
 
 # One namespace per session: a previous session's may still be terminating on a cluster that stays up.
 NAMESPACE = f"real-node-test-{uuid.uuid4().hex[:6]}"
@@ -294,3 +300,68 @@ def _cmdline(proc: Path) -> bytes:
         return (proc / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_a_real_node_that_died_without_teardown_is_cleaned_up_by_the_next_cluster(real_cluster, clusters):
+    """Another clone's cluster, killed (as a CI job or a session can be), leaves its bridge, mounts and chains: the
+    next `make cluster` anywhere on the machine tears them down from that clone's own records and starts."""
+    if not real_cluster.started_here:
+        pytest.skip("the cluster ran before these tests; they do not stop someone else's cluster")
+    if real_cluster.is_up():
+        pytest.skip("needs the machine free of clusters (the cluster-down test above runs first)")
+    # containerd's sockets live under `.cluster/run`, and a unix socket path has at most 104 bytes: a short folder.
+    other = Layout(Path(tempfile.mkdtemp(prefix="mlp-", dir="/tmp")) / ".cluster")
+    try:
+        _take_over_from_a_killed_cluster(real_cluster, clusters, other)
+    finally:
+        cluster_command("down", timeout=180, base=other.base)
+        shutil.rmtree(other.base.parent, ignore_errors=True)
+
+
+def _take_over_from_a_killed_cluster(real_cluster: RealCluster, clusters, other: Layout) -> None:
+    started = cluster_command("up", "--node", "real", timeout=300, base=other.base)
+    assert started.returncode == 0, started.stderr
+    assert node_network.bridge_exists()
+    # A running pod, so that the kill leaves what a real one does: its sandbox's mounts, veth and IP lease.
+    kubectl = [str(binary("kubectl")), f"--kubeconfig={other.kubeconfig}"]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "sandbox-only", "namespace": "default"},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "containers": [{"name": "pause", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}],
+        },
+    }
+    # The namespace's default service account appears a moment after the control plane: retry until it does.
+    deadline = time.monotonic() + 60
+    while True:
+        applied = subprocess.run([*kubectl, "apply", "-f", "-"], input=json.dumps(pod), capture_output=True, text=True)
+        if applied.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert applied.returncode == 0, applied.stderr
+    waited = subprocess.run(
+        [*kubectl, "wait", "--for=condition=Ready", "pod/sandbox-only", "--timeout=60s"], capture_output=True, text=True
+    )
+    assert waited.returncode == 0, waited.stderr
+    for pid in node_processes(other).values():
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while node_processes(other) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not node_processes(other), node_processes(other)
+    assert node_network.bridge_exists() and host_cleanup.mounts_under(other.base), "the kill left nothing to clean"
+
+    clusters.ensure("real")  # the project's own cluster, again: the rollout tests use it next
+    assert f"the real node of {other.base} had died without its teardown" in clusters.last_output
+    assert not host_cleanup.mounts_under(other.base)
+    node = real_cluster.get("node", NODE_NAME)
+    assert any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
+
+    # The dead clone's own `cluster-down` later removes its folder and leaves the new owner's node alone.
+    stopped = cluster_command("down", timeout=180, base=other.base)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not other.base.exists()
+    assert node_network.bridge_exists(), "the dead clone's cluster-down removed the new owner's bridge"
+    assert NodeClaim().owner() == real_cluster.layout.base.resolve()

@@ -17,8 +17,9 @@ import sys
 import time
 from collections.abc import Iterator
 
-from tools.cluster import builder, control_plane, kwok_node, real_node
+from tools.cluster import builder, containerd, control_plane, kwok_node, real_node
 from tools.cluster.layout import NODE_NAME, Layout, Ports, binary, default_layout
+from tools.cluster.node_layout import NodeLayout
 from tools.cluster.processes import ClusterError, running_pid, stop
 
 NODE_KINDS = ("real", "kwok")
@@ -55,6 +56,8 @@ def up(layout: Layout, requested_node: str | None, ports: Ports) -> None:
     node, why = (running, "already running") if running and not requested_node else choose_node(requested_node)
     if running and node != running:
         raise ClusterError(f"a {running} node runs already; `make cluster-down` first to start a {node} node")
+    if node == "real":
+        containerd.check_socket_path(NodeLayout(layout))
     print(f"cluster: starting a {node} node ({why})")
     certs = control_plane.start_control_plane(layout, ports)
     api = control_plane.api(layout, certs, ports)
@@ -99,6 +102,7 @@ def status(layout: Layout) -> int:
 @contextlib.contextmanager
 def _exclusive(layout: Layout) -> Iterator[None]:
     lock = layout.base.with_name(layout.base.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield

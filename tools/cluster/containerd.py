@@ -21,6 +21,7 @@ from tools.cluster.processes import ClusterError, running_pid, start, stop, wait
 CONTAINERD = "containerd"
 REGISTRY = "127.0.0.1:5000"
 START_TIMEOUT = 30.0
+SOCKET_PATH_MAX = 104
 # CapEff bit 24: without it, no process may lower its oom_score_adj (see oom_config()).
 CAP_SYS_RESOURCE = 24
 
@@ -131,6 +132,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     return node.containerd_config
 
 
+def check_socket_path(node: NodeLayout) -> None:
+    """containerd refuses a socket path over 104 bytes (its ttrpc socket adds ".ttrpc" to ours): a clone deep in
+    the file system is told so before anything starts, not by containerd's log after the control plane has."""
+    longest = len(os.fsencode(node.containerd_socket)) + len(".ttrpc")
+    if longest > SOCKET_PATH_MAX:
+        raise ClusterError(
+            f"containerd's socket path {node.containerd_socket}.ttrpc is {longest} bytes, over the "
+            f"{SOCKET_PATH_MAX} a unix socket may have: clone the project to a shorter path"
+        )
+
+
 def start_containerd(node: NodeLayout) -> None:
     """Starts containerd (if not running), waits for its CRI, and imports the pause image."""
     layout = node.cluster
@@ -138,6 +150,7 @@ def start_containerd(node: NodeLayout) -> None:
     if containerd is None:
         raise ClusterError("containerd is not installed (apt-get install containerd)")
     if running_pid(layout, CONTAINERD) is None:
+        check_socket_path(node)
         restrict_oom, note = oom_config()
         if note:
             print(f"cluster: {note}")

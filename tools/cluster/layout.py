@@ -79,7 +79,9 @@ class Layout:
 
 
 def default_layout() -> Layout:
-    return Layout(ROOT / ".cluster")
+    """The project's `.cluster/`, or ML_PLATFORM_CLUSTER_DIR (a test's second cluster, which runs only after the
+    first has stopped: the ports are the same)."""
+    return Layout(Path(os.environ.get("ML_PLATFORM_CLUSTER_DIR") or ROOT / ".cluster").resolve())
 
 
 def binary(name: str) -> Path:

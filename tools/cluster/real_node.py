@@ -29,6 +29,7 @@ from tools.cluster import (
     kube_proxy,
     kubelet,
     metrics_server,
+    node_claim,
     node_network,
     node_sysctls,
 )
@@ -104,17 +105,21 @@ def _check_apiserver_flags(layout: Layout) -> None:
         )
 
 
-def start_real_node(layout: Layout, ports: Ports, api: Api, certs: Pki) -> None:
-    """Starts whatever part of the node is not running, and waits until each piece serves; idempotent."""
+def start_real_node(layout: Layout, ports: Ports, api: Api, certs: Pki, claim: node_claim.Claim | None = None) -> None:
+    """Starts whatever part of the node is not running, and waits until each piece serves; idempotent.
+
+    First it takes the machine's real-node claim (node_claim.py), cleaning up after a dead owner.
+    """
+    claim = claim or node_claim.Claim()
     node = NodeLayout(layout)
     server = f"https://{HOST}:{ports.apiserver}"
     _check_apiserver_flags(layout)
-    if not node.owner_mark.exists():
-        if node_network.bridge_exists():
-            raise ClusterError(
-                f"bridge {BRIDGE} exists already: another local cluster's real node runs here "
-                f"(stop it first), or remove the bridge: ip link delete {BRIDGE}"
-            )
+    if not node.owner_mark.exists() or claim.owner() != layout.base.resolve():
+        note = node_claim.settle(
+            claim, layout, COMPONENTS, lambda dead: stop_real_node(dead, claim, owned=True), node_network.bridge_exists
+        )
+        if note:
+            print(note)
         node.owner_mark.write_text("This cluster's real node owns the bridge, its iptables chains and mounts.\n")
     host_cleanup.record_absent_host_dirs(node.host_dirs_record)
     node_network.create_bridge()
@@ -127,16 +132,21 @@ def start_real_node(layout: Layout, ports: Ports, api: Api, certs: Pki) -> None:
     metrics_server.start_metrics_server(node, server, certs, api)
 
 
-def stop_real_node(layout: Layout) -> list[str]:
+def stop_real_node(layout: Layout, claim: node_claim.Claim | None = None, owned: bool = False) -> list[str]:
     """Stops the node's daemons by pid and removes its containers, mounts, bridge and iptables rules.
 
-    Returns what it stopped or removed. What could not be undone is printed, one line each, and does not stop
-    the teardown: the control plane still has to go.
+    The host's state is undone only by the cluster that holds the machine's claim (or, `owned`, for a dead owner
+    that start_real_node cleans up after). Returns what it stopped or removed. What could not be undone is
+    printed, one line each, and does not stop the teardown: the control plane still has to go.
     """
+    claim = claim or node_claim.Claim()
     node = NodeLayout(layout)
     stopped = [name for name in COMPONENTS[:-1] if stop(layout, name)]
-    if not node.owner_mark.exists():
-        # No real node here (a kwok cluster, or none): the bridge and chains, if any, are another cluster's.
+    holder = claim.owner()
+    if not owned and (not node.owner_mark.exists() or holder not in (None, layout.base.resolve())):
+        # No real node here (a kwok cluster, or none), or its host state was taken over by another clone's
+        # cluster after this one died: the bridge and chains, if any, are another cluster's.
+        node.owner_mark.unlink(missing_ok=True)
         if containerd.stop_containerd(node):
             stopped.append(containerd.CONTAINERD)
         return stopped
@@ -158,4 +168,6 @@ def stop_real_node(layout: Layout) -> list[str]:
     for problem in problems:
         print(f"cluster: real node teardown: {problem}", file=sys.stderr)
     node.owner_mark.unlink(missing_ok=True)
+    if not owned:
+        claim.release(layout)
     return stopped
