@@ -152,12 +152,14 @@ class Probe(_Model):
 class Probes(_Model):
     """Startup, readiness and liveness probes; defaults match the model server (model/)."""
 
-    # Startup gives a slow model load up to 5 minutes (60 x 5 s) before liveness takes over.
+    # Startup gives a slow model load up to 5 minutes (300 x 1 s) before liveness takes over. Probed every second:
+    # the kubelet only learns a pod is up at a probe, and a 5 s period left a warmed-up pod waiting up to 5 s per
+    # rollout step (and per HPA scale-up). Readiness takes over after startup succeeds; every 2 s, unready after 6 s.
     startup: Probe = Field(
-        default_factory=lambda: Probe(path="/v2/health/ready", period_seconds=5, failure_threshold=60)
+        default_factory=lambda: Probe(path="/v2/health/ready", period_seconds=1, failure_threshold=300)
     )
     readiness: Probe = Field(
-        default_factory=lambda: Probe(path="/v2/health/ready", period_seconds=5, failure_threshold=3)
+        default_factory=lambda: Probe(path="/v2/health/ready", period_seconds=2, failure_threshold=3)
     )
     liveness: Probe = Field(
         default_factory=lambda: Probe(path="/v2/health/live", period_seconds=10, failure_threshold=3)
