@@ -48,6 +48,24 @@ def canary_track_floor(production: bool) -> int:
     return PRODUCTION_MIN_REPLICAS if production else 1
 
 
+# --- Kubernetes versions ------------------------------------------------------------------------------------------
+
+# The oldest Kubernetes minor version the stacks support (the pods use the preStop `sleep` action); render validates
+# every object against each version from here to the newest schema it ships.
+OLDEST_SUPPORTED_KUBERNETES = "1.31"
+# Image volumes (`volumes[].image`, KEP-4639): alpha in 1.31, beta but off by default in 1.33 and 1.34, beta and on
+# by default from 1.35 (kubernetes.io, "Use an Image Volume With a Pod"). Pod Security admission lets `restricted`
+# pods use them from 1.33 (kubernetes/kubernetes#130394). The node's runtime must support them too: containerd 2.1
+# or newer, CRI-O 1.31 or newer (containerd 1.x cannot mount one).
+IMAGE_VOLUME_DEFAULT_ON = "1.35"
+
+
+def minor_version(version: str) -> tuple[int, int]:
+    """ "1.34" -> (1, 34), for comparing Kubernetes minor versions."""
+    major, _, minor = version.partition(".")
+    return int(major), int(minor)
+
+
 # --- image references ---------------------------------------------------------------------------------------------
 
 # `<repository>[:<tag>]@sha256:<64 lowercase hex>`: the only reference that names one image forever.

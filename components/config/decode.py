@@ -14,15 +14,15 @@ from typing import Any
 
 from components.config.problems import ConfigError, did_you_mean, shown, unknown_keys, validate_model
 from components.config.rules import (
-    StackFacts,
     canary_name_clashes,
     model_name_problem,
     release_rules,
     stack_rules,
     typed_model_rules,
 )
-from components.config.schema import ModelConfig, StackConfig, TopLevelConfig
-from conventions import PRODUCTION, PROJECT
+from components.config.schema import KUBERNETES_MINOR, ModelConfig, RuntimeConfig, StackConfig, TopLevelConfig
+from components.config.source_rules import StackFacts, delivery_problems, runtime_problems
+from conventions import OLDEST_SUPPORTED_KUBERNETES, PRODUCTION, PROJECT
 
 # Top-level keys under `ml-platform:` and what they hold (also the did-you-mean vocabulary).
 TOP_LEVEL_KEYS = (
@@ -34,6 +34,9 @@ TOP_LEVEL_KEYS = (
     "builder",
     "allowLoadBalancer",
     "imagePullSecrets",
+    "runtime",
+    "modelDelivery",
+    "kubernetesVersion",
     "defaults",
     "models",
 )
@@ -41,7 +44,15 @@ TOP_LEVEL_KEYS = (
 
 # The top-level keys that hold objects, lists or booleans. Every other value (a secret above all) is a string as
 # the user set it, even when it reads like JSON: `pulumi config set --secret gcpKey '{"type": ...}'`.
-_STRUCTURED_KEYS = ("createNamespace", "allowLoadBalancer", "registry", "imagePullSecrets", "defaults", "models")
+_STRUCTURED_KEYS = (
+    "createNamespace",
+    "allowLoadBalancer",
+    "registry",
+    "imagePullSecrets",
+    "runtime",
+    "defaults",
+    "models",
+)
 
 
 def raw_project_config(config: Mapping[str, Any], project: str = PROJECT) -> dict[str, Any]:
@@ -105,17 +116,27 @@ def parse_stack_config(
     else:
         problems.extend(unknown_keys(ModelConfig, defaults, "defaults"))
 
+    version = raw.get("kubernetesVersion", OLDEST_SUPPORTED_KUBERNETES)
     facts = StackFacts(
         production=raw.get("environment") == PRODUCTION,
         has_registry=isinstance(raw.get("registry"), dict),
         project_dir=project_dir,
+        kubernetes_version=version if isinstance(version, str) and KUBERNETES_MINOR.match(version) else None,
     )
     models = _parse_models(raw, defaults, facts, problems)
+    problems.extend(unknown_keys(RuntimeConfig, raw.get("runtime"), "runtime"))
+    models_raw = raw.get("models")
+    merged = {
+        name: deep_merge(defaults, model) if isinstance(model, dict) else model
+        for name, model in (models_raw.items() if isinstance(models_raw, dict) else ())
+    }
+    problems.extend(runtime_problems(raw, merged, facts))
 
     top = {k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS and k not in ("defaults", "models", "registryPassword")}
     stack = validate_model(TopLevelConfig, top, "", problems)
     if stack is not None:
         problems.extend(stack_rules(stack, raw))
+        problems.extend(delivery_problems(stack))
 
     if problems:
         raise ConfigError([f"{stack_file}: {problem}" for problem in problems])

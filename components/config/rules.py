@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeGuard
 
 from components.config.schema import (
     DNS_1123_SUBDOMAIN,
+    IMAGE_VOLUME,
+    MODEL_DIR_ENV,
     MODEL_NAME_MAX,
     RESERVED_ENV,
     ModelConfig,
@@ -22,6 +22,7 @@ from components.config.schema import (
     SecretRef,
     TopLevelConfig,
 )
+from components.config.source_rules import StackFacts, artifact_problems, image_source_problems, image_volume_problem
 from components.labels import workload_name
 from components.quantities import parse_quantity
 from conventions import (
@@ -29,7 +30,6 @@ from conventions import (
     PRODUCTION_MIN_REPLICAS,
     PROJECT,
     canary_track_floor,
-    parse_image_reference,
 )
 
 _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -37,15 +37,6 @@ _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # An image tag (the version becomes one) that is also a valid label value (<= 63, alphanumeric at both ends).
 _VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class StackFacts:
-    """What the model rules need to know about the stack, read from the raw config (valid or not)."""
-
-    production: bool
-    has_registry: bool
-    project_dir: Path | None = None
 
 
 def release_rules(model: Mapping[str, Any], path: str, facts: StackFacts) -> list[str]:
@@ -88,45 +79,23 @@ def release_rules(model: Mapping[str, Any], path: str, facts: StackFacts) -> lis
                 "(letters, digits, '.', '_', '-'; alphanumeric at both ends; <= 63 characters)"
             )
         has_build, has_image = release.get("build") is not None, release.get("image") is not None
-        if has_build == has_image:
+        if release.get("model") is not None:
+            if has_build or has_image:
+                problems.append(
+                    f"{where}: set `model` (served by the stack's runtime) or `build`/`image` (your own server "
+                    f"image), not both"
+                )
+            problems.extend(artifact_problems(release["model"], f"{where}.model", facts))
+        elif has_build == has_image:
             problems.append(
                 f"{where}: set exactly one of `build` (build from source) or `image` (a digest-pinned reference), "
                 f"got {'both' if has_build else 'neither'}"
             )
-        if isinstance(release.get("image"), str):
-            problems.extend(_image_problems(release["image"], f"{where}.image", facts))
-        if has_build and facts.production:
-            problems.append(
-                f"{where}.build: production deploys only images pinned by digest; promote one "
-                "(`make promote FROM=dev TO=prod`) and set `image`"
-            )
-        if has_build and not facts.has_registry:
-            problems.append(f"{where}.build: building needs {PROJECT}:registry.server to push to")
-        build = release.get("build")
-        if facts.project_dir is not None and isinstance(build, dict) and isinstance(build.get("context"), str):
-            if not (facts.project_dir / build["context"]).is_dir():
-                problems.append(f"{where}.build.context: {build['context']!r} is not a directory of the project")
-        if facts.project_dir is not None and isinstance(build, dict) and isinstance(build.get("caFile"), str):
-            ca_problem = _ca_file_problem(facts.project_dir, build["caFile"])
-            if ca_problem:
-                problems.append(f"{where}.build.caFile: {ca_problem}")
+        problems.extend(image_source_problems(release, where, facts))
+    delivery = model.get("modelDelivery")
+    if delivery == IMAGE_VOLUME and (problem := image_volume_problem(facts.kubernetes_version)):
+        problems.append(f"{path}.modelDelivery: {problem}")
     return problems
-
-
-def _ca_file_problem(project_dir: Path, ca_file: str) -> str | None:
-    """Why `ca_file` (relative to the project, or absolute) cannot be the build's CA secret, or None.
-
-    The program reads it when it builds; checked here, a bad path stops the program before it registers anything.
-    """
-    try:
-        text = (project_dir / ca_file).read_text(encoding="utf-8")
-    except OSError as error:
-        return f"{ca_file!r} is not a readable file ({error.strerror or error})"
-    except UnicodeDecodeError:
-        return f"{ca_file!r} is not a PEM file of CA certificates (not text)"
-    if "-----BEGIN CERTIFICATE-----" not in text:
-        return f"{ca_file!r} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-    return None
 
 
 def canary_name_clashes(models: Mapping[str, ModelConfig]) -> list[str]:
@@ -163,26 +132,16 @@ def typed_model_rules(path: str, model: ModelConfig, raw: Mapping[str, Any]) -> 
             problems.append(f"{env_path}: not a valid environment variable name (letters, digits, '_')")
         elif env_name in RESERVED_ENV:
             problems.append(f"{env_path}: set by the platform ({', '.join(RESERVED_ENV)}); choose another name")
+        elif env_name == MODEL_DIR_ENV and model.model is not None:
+            problems.append(
+                f"{env_path}: set by the platform to where `model` is mounted; choose another name, or drop `model`"
+            )
         if isinstance(value, SecretRef) and value.secret_key not in raw:
             problems.append(
                 f"{env_path}.secretKey: {PROJECT}:{value.secret_key} is not set; run "
                 f"`pulumi config set --secret {value.secret_key} <value>`"
             )
     return problems
-
-
-def _image_problems(image: str, path: str, facts: StackFacts) -> list[str]:
-    if any(c.isspace() for c in image) or not image:
-        return [f"{path}: {image!r} is not an image reference"]
-    reference = parse_image_reference(image)
-    pinned, tag = reference.is_pinned, reference.tag
-    if facts.production and not pinned:
-        return [f"{path}: production needs an image pinned by digest (<repository>@sha256:<64 hex>), got {image!r}"]
-    if "@" in image and not pinned:
-        return [f"{path}: {image!r} has a malformed digest; expected @sha256:<64 lowercase hex>"]
-    if not pinned and (tag is None or tag == "latest"):
-        return [f"{path}: {image!r} floats; pin a version tag or, better, a digest (@sha256:...)"]
-    return []
 
 
 def model_name_problem(name: str) -> str | None:

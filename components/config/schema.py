@@ -8,13 +8,13 @@ field they check. Rules that span several keys, and the wording of every problem
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from components.quantities import QuantityError, has_milli_suffix, parse_quantity
-from conventions import DEVELOPMENT, PRODUCTION, Environment
+from conventions import DEVELOPMENT, OLDEST_SUPPORTED_KUBERNETES, PRODUCTION, Environment
 
 # A model name becomes the Deployment, Service and ServiceAccount name. Services need an RFC 1035 label (a
 # DNS-1123 label that starts with a letter); 56 characters leave room for the `-canary` suffix within 63.
@@ -28,6 +28,16 @@ _CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _BUILDX_BUILDER = re.compile(r"^[A-Za-z][A-Za-z0-9._-]*$")
 # Set by the platform on every pod (the model server contract); a user value would be silently overridden.
 RESERVED_ENV = ("PORT", "MODEL_NAME", "MODEL_VERSION", "SHUTDOWN_TIMEOUT_SECONDS")
+# Also set by the platform on a pod whose model is delivered apart from the runtime (`model`): where it is mounted.
+MODEL_DIR_ENV = "MODEL_DIR"
+# A Kubernetes minor version as the stack states it: "1.34".
+KUBERNETES_MINOR = re.compile(r"^1\.[0-9]{1,3}$")
+
+# How a model artifact reaches the server's pod (docs/adr/0007-model-delivery.md): an init container copying it
+# from the model image into an emptyDir (any supported Kubernetes), or an image volume (`volumes[].image`).
+Delivery = Literal["initContainer", "imageVolume"]
+INIT_CONTAINER: Delivery = "initContainer"
+IMAGE_VOLUME: Delivery = "imageVolume"
 
 
 class _Model(BaseModel):
@@ -57,6 +67,28 @@ class BuildConfig(_Model):
     ca_file: str | None = Field(
         None, min_length=1, description="PEM file of extra CA certificates, passed to the build as the secret `ca`."
     )
+
+
+class ModelArtifact(_Model):
+    """A model delivered apart from the runtime: a local `.onnx` file the platform packages into a small model
+    image (`path`), or such an image already pushed (`image`, as promotion writes it). Exactly one of the two."""
+
+    path: str | None = Field(None, min_length=1, description="The .onnx file, relative to the project.")
+    image: str | None = Field(None, min_length=1, description="A model image, <repository>@sha256:<digest>.")
+    size_limit: str | None = Field(
+        None, description="The emptyDir's size limit on the init-container path; default: from the file's size."
+    )
+
+    _check_quantity = field_validator("size_limit", mode="before")(
+        lambda value: None if value is None else _quantity(value)
+    )
+
+
+class RuntimeConfig(_Model):
+    """The model server image every `model:` of the stack runs on: built from source, or pinned. Exactly one."""
+
+    build: BuildConfig | None = None
+    image: str | None = None
 
 
 class Replicas(_Model):
@@ -188,6 +220,7 @@ class Canary(_Model):
     version: str
     build: BuildConfig | None = None
     image: str | None = None
+    model: ModelArtifact | None = None
     weight: int = Field(ge=1, le=99, description="Percent of replicas (and so of requests) running the canary.")
 
 
@@ -197,6 +230,8 @@ class ModelConfig(_Model):
     version: str
     build: BuildConfig | None = None
     image: str | None = None
+    model: ModelArtifact | None = None
+    model_delivery: Delivery | None = Field(None, description="Overrides the stack's modelDelivery.")
     replicas: Replicas = Field(default_factory=Replicas)
     resources: Resources = Field(default_factory=Resources)
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
@@ -244,6 +279,9 @@ class StackConfig(_Model):
     builder: str | None = None
     allow_load_balancer: bool = False
     image_pull_secrets: tuple[str, ...] = ()
+    runtime: RuntimeConfig | None = None
+    model_delivery: Delivery = INIT_CONTAINER
+    kubernetes_version: str = OLDEST_SUPPORTED_KUBERNETES
     models: dict[str, ModelConfig]
     secret_values: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
@@ -257,6 +295,10 @@ class StackConfig(_Model):
         import pulumi  # imported here so parsing stays usable without a Pulumi engine
 
         return pulumi.Output.secret(self.secret_values[key])
+
+    def delivery(self, model: ModelConfig) -> Delivery:
+        """How `model`'s artifact reaches its pods: its own `modelDelivery`, else the stack's."""
+        return model.model_delivery or self.model_delivery
 
     @property
     def registry_password(self):
@@ -276,6 +318,16 @@ class TopLevelConfig(_Model):
     )
     allow_load_balancer: bool = False
     image_pull_secrets: tuple[str, ...] = ()
+    runtime: RuntimeConfig | None = None
+    model_delivery: Delivery = INIT_CONTAINER
+    kubernetes_version: str = OLDEST_SUPPORTED_KUBERNETES
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _minor_version(cls, value: str) -> str:
+        if not KUBERNETES_MINOR.match(value):
+            raise ValueError(f'{value!r} is not a Kubernetes minor version; write it quoted, e.g. "1.34"')
+        return value
 
     @field_validator("builder")
     @classmethod
