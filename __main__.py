@@ -1,16 +1,25 @@
-"""The ml-platform program: read the stack config once, then for each model an image (when built) and a service."""
+"""The ml-platform program: read the stack config once, then for each model its images (when built) and a service."""
 
 from pathlib import Path
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import Canary, ConfigError, ModelConfig, StackConfig, parse_engine_config
+from components.config import BuildConfig, Canary, ConfigError, ModelConfig, StackConfig, parse_engine_config
 from components.labels import workload_name
+from components.model_delivery import DeliveredModel
 from components.model_image import ModelImage, ModelImageArgs
+from components.model_package import CONTEXTS_DIR, PackagedModel, PackagingError, write_context
 from components.model_service import ModelService, ModelServiceArgs
 from components.namespace import create_namespace
 from conventions import CANARY, PROJECT, STABLE
+
+# The repository of the stack's runtime (tagged with the stack's name) and the prefix of its model images.
+RUNTIME_REPOSITORY = "model-server"
+MODEL_REPOSITORY = "models"
+# A model image pinned by digest carries no size the program can read offline: on the init-container path its
+# emptyDir gets room for most models (`model.sizeLimit` overrides it).
+DEFAULT_MODEL_SIZE_LIMIT = "1Gi"
 
 
 def read_config() -> StackConfig:
@@ -31,28 +40,85 @@ def read_config() -> StackConfig:
         raise pulumi.RunError("\n".join(error.problems)) from None
 
 
-def deployed_image(stack: StackConfig, model: str, track: str, release: ModelConfig | Canary) -> pulumi.Input[str]:
-    """The digest-pinned reference to deploy: the configured `image`, or the digest of a `build` pushed now."""
-    # The stack config holds exactly one of `build` and `image`, and refuses a build without a registry.
+def deployed_image(
+    stack: StackConfig, runtime: pulumi.Input[str] | None, model: str, track: str, release: ModelConfig | Canary
+) -> pulumi.Input[str]:
+    """The digest-pinned server image a track runs: the stack's runtime for a `model`, else the configured `image`
+    or the digest of a `build` pushed now."""
+    # The stack config holds exactly one of `model`, `build` and `image`; a `model` needs the runtime, a build a
+    # registry.
+    if release.model is not None:
+        assert runtime is not None
+        return runtime
     if release.build is None:
         assert release.image is not None
         return release.image
+    return pushed(stack, workload_name(model, track), model, release.version, release.build)
+
+
+def pushed(stack: StackConfig, name: str, repository: str, tag: str, build: BuildConfig, cache: bool = True):
+    """Build `build` and push it to the stack's registry as `<repository>:<tag>`; its digest-pinned reference."""
     assert stack.registry is not None
-    image = ModelImage(
-        workload_name(model, track),
-        ModelImageArgs(
-            repository=model,
-            tag=release.version,
-            build=release.build,
-            registry=stack.registry,
-            registry_password=stack.registry_password,
-            builder=stack.builder,
-        ),
-    )
-    return image.image_ref
+    args = ModelImageArgs(repository, tag, build, stack.registry, stack.registry_password, stack.builder, cache)
+    return ModelImage(name, args).image_ref
+
+
+def tracks(model: ModelConfig) -> list[tuple[str, ModelConfig | Canary]]:
+    """(track, release) for the stable release and the canary, if any."""
+    return [(STABLE, model)] + ([(CANARY, model.canary)] if model.canary else [])
+
+
+def packaged_models(stack: StackConfig) -> dict[str, PackagedModel]:
+    """Each `model.path` (by workload name) written as its model image's build context, before anything is
+    registered: a model file the manifest refuses stops the program as a config error does."""
+    packaged = {}
+    contexts = Path.cwd() / CONTEXTS_DIR
+    try:
+        for name, model in stack.models.items():
+            for track, release in tracks(model):
+                if release.model is not None and release.model.path is not None:
+                    packaged[workload_name(name, track)] = write_context(
+                        Path(release.model.path),
+                        contexts / workload_name(name, track),
+                        name=name,
+                        version=release.version,
+                        cache_dir=contexts / ".copier",
+                    )
+    except (PackagingError, ValueError) as error:
+        raise pulumi.RunError(f"Pulumi.{pulumi.get_stack()}.yaml: {error}") from None
+    return packaged
+
+
+def delivered_model(
+    stack: StackConfig, packages: dict[str, PackagedModel], model: str, track: str, release: ModelConfig | Canary
+) -> DeliveredModel | None:
+    """The model image a track mounts (configured, or packaged and pushed now) and how; None without `model`."""
+    if release.model is None:
+        return None
+    delivery = stack.delivery(stack.models[model])
+    if release.model.image is not None:
+        return DeliveredModel(release.model.image, delivery, release.model.size_limit or DEFAULT_MODEL_SIZE_LIMIT)
+    package = packages[workload_name(model, track)]
+    # SOURCE_DATE_EPOCH=0: the image config's dates, too, are the same for the same model file.
+    build = BuildConfig(context=package.context.relative_to(Path.cwd()).as_posix(), args={"SOURCE_DATE_EPOCH": "0"})
+    repository = f"{MODEL_REPOSITORY}/{model}"
+    image = pushed(stack, f"{workload_name(model, track)}-model", repository, release.version, build, cache=False)
+    return DeliveredModel(image, delivery, release.model.size_limit or package.size_limit)
+
+
+def runtime_image(stack: StackConfig) -> pulumi.Input[str] | None:
+    """The stack's runtime (pinned, or built now and tagged with the stack's name), when any model needs it."""
+    if stack.runtime is None or not any(r.model for m in stack.models.values() for _, r in tracks(m)):
+        return None
+    if stack.runtime.image is not None:
+        return stack.runtime.image
+    assert stack.runtime.build is not None
+    return pushed(stack, "runtime", RUNTIME_REPOSITORY, pulumi.get_stack(), stack.runtime.build)
 
 
 stack = read_config()
+packages = packaged_models(stack)
+runtime = runtime_image(stack)
 
 namespace: str | pulumi.Output[str] = stack.namespace
 if stack.create_namespace:
@@ -65,8 +131,10 @@ for name, model in stack.models.items():
         ModelServiceArgs(
             config=model,
             namespace=namespace,
-            image=deployed_image(stack, name, STABLE, model),
-            canary_image=deployed_image(stack, name, CANARY, model.canary) if model.canary else None,
+            image=deployed_image(stack, runtime, name, STABLE, model),
+            canary_image=deployed_image(stack, runtime, name, CANARY, model.canary) if model.canary else None,
+            model=delivered_model(stack, packages, name, STABLE, model),
+            canary_model=delivered_model(stack, packages, name, CANARY, model.canary) if model.canary else None,
             secret_env={env: stack.secret(key) for env, key in model.secret_env.items()},
             production=stack.production,
             image_pull_secrets=stack.image_pull_secrets,
@@ -78,6 +146,8 @@ for name, model in stack.models.items():
         "service": service.service_name,
         "endpoint": service.endpoint,
     }
+    if service.model_image is not None:
+        models[name]["modelImage"] = service.model_image
     if service.canary is not None:
         models[name]["canary"] = service.canary
 

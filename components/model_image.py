@@ -28,7 +28,9 @@ class ModelImageArgs:
     The image is pushed as `<registry.server>/<repository>:<tag>` (the tag is the model version).
     `registry_password` is a secret Output (the `registryPassword` stack secret), or None for a registry that
     needs no login (a local registry) or one the Docker client is already logged in to. `builder` names the buildx
-    builder to build on (the `builder` stack setting); None leaves the choice to docker-build.
+    builder to build on (the `builder` stack setting); None leaves the choice to docker-build. `cache: False` skips
+    the registry build cache: a model image (two COPY layers FROM scratch) has nothing worth caching, and exporting
+    one would cost every model change a second push.
     """
 
     repository: str
@@ -37,6 +39,7 @@ class ModelImageArgs:
     registry: RegistryConfig
     registry_password: pulumi.Input[str] | None = None
     builder: str | None = None
+    cache: bool = True
 
 
 def repository_name(registry: RegistryConfig, repository: str) -> str:
@@ -120,8 +123,8 @@ class ModelImage(pulumi.ComponentResource):
             ignore_secrets_in_diff_calculation=["ca"] if build.ca_file else None,
             builder=docker_build.BuilderConfigArgs(name=args.builder) if args.builder else None,
             registries=registries,
-            cache_from=[cache_from],
-            cache_to=[cache_to],
+            cache_from=[cache_from] if args.cache else None,
+            cache_to=[cache_to] if args.cache else None,
             # A preview shows the plan without building, as pulumi-docker's did: `pulumi up` builds once, not twice.
             build_on_preview=False,
             opts=pulumi.ResourceOptions(parent=self),

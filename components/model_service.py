@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 from components.canary import TrackReplicas, split_replicas
 from components.config import ModelConfig, ScalingPolicy
 from components.labels import model_selector, standard_labels, track_selector, workload_name
+from components.model_delivery import DeliveredModel
 from components.pod_spec import TrackRelease, build_pod_template, secret_name
 from components.probes import PORT_NAME
 from conventions import CANARY, STABLE, canary_track_floor
@@ -28,7 +29,9 @@ class ModelServiceArgs:
     """Typed arguments of a `ModelService`.
 
     `image` (and `canary_image` when `config.canary` is set) are digest-pinned references, usually a
-    `ModelImage.image_ref` or `config.image`. `secret_env` maps each env var named in `config.secret_env` to
+    `ModelImage.image_ref` or `config.image`. When the model is delivered apart from the server (`config.model`),
+    `image` is the stack's runtime and `model` (and `canary_model`) the model image and how it reaches the pod.
+    `secret_env` maps each env var named in `config.secret_env` to
     its secret value (a secret `pulumi.Output`). `production` turns on topology spread and a floor of 2 pods
     per track. `image_pull_secrets` names existing registry Secrets in the namespace.
     """
@@ -37,6 +40,8 @@ class ModelServiceArgs:
     namespace: pulumi.Input[str]
     image: pulumi.Input[str]
     canary_image: pulumi.Input[str] | None = None
+    model: DeliveredModel | None = None
+    canary_model: DeliveredModel | None = None
     secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     production: bool = False
     image_pull_secrets: tuple[str, ...] = ()
@@ -60,7 +65,7 @@ class ModelService(pulumi.ComponentResource):
 
     Children are kept as attributes: `service_account`, `secret` (or None), `deployments`, `autoscalers` and
     `disruption_budgets` (keyed by track), `service`, `network_policy`. Outputs: `service_name`, `endpoint`,
-    `image`, `version`, and `canary` (`{image, version, weight}` or None).
+    `image`, `model_image` (or None), `version`, and `canary` (`{image, version, weight[, modelImage]}` or None).
     """
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
@@ -78,11 +83,13 @@ class ModelService(pulumi.ComponentResource):
 
         self.secret = self._secret(name, args, child)
 
-        releases = [TrackRelease(STABLE, config.version, args.image)]
+        if (config.model is None) != (args.model is None):
+            raise ValueError(f"ModelService {name}: `model` must be given exactly when config.model is set")
+        releases = [TrackRelease(STABLE, config.version, args.image, args.model)]
         if config.canary is not None:
             if args.canary_image is None:
                 raise ValueError(f"ModelService {name}: config has a canary but no canary_image was given")
-            releases.append(TrackRelease(CANARY, config.canary.version, args.canary_image))
+            releases.append(TrackRelease(CANARY, config.canary.version, args.canary_image, args.canary_model))
         bounds = track_replicas(config, args.production)
 
         self.deployments: dict[str, k8s.apps.v1.Deployment] = {}
@@ -128,17 +135,26 @@ class ModelService(pulumi.ComponentResource):
             lambda parts: endpoint(parts[0], parts[1], config.port)
         )
         self.image: pulumi.Output[str] = pulumi.Output.from_input(args.image)
+        self.model_image: pulumi.Output[str] | None = (
+            pulumi.Output.from_input(args.model.image) if args.model is not None else None
+        )
         self.version: str = config.version
         self.canary: pulumi.Output | None = None
         if config.canary is not None:
-            self.canary = pulumi.Output.from_input(
-                {"image": args.canary_image, "version": config.canary.version, "weight": config.canary.weight}
-            )
+            canary: dict[str, pulumi.Input] = {
+                "image": args.canary_image,
+                "version": config.canary.version,
+                "weight": config.canary.weight,
+            }
+            if args.canary_model is not None:
+                canary["modelImage"] = args.canary_model.image
+            self.canary = pulumi.Output.from_input(canary)
         self.register_outputs(
             {
                 "serviceName": self.service_name,
                 "endpoint": self.endpoint,
                 "image": self.image,
+                "modelImage": self.model_image,
                 "version": self.version,
                 "canary": self.canary,
             }

@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.config import ModelConfig
 from components.labels import standard_labels, track_selector
+from components.model_delivery import DeliveredModel, init_containers, model_volume, server_env, server_mount
 from components.probes import PORT_NAME, http_probe
 from components.security import container_security_context, pod_security_context
 
@@ -25,11 +26,13 @@ HOSTNAME_KEY = "kubernetes.io/hostname"
 
 @dataclass(frozen=True)
 class TrackRelease:
-    """What one track of a model runs: its version and the digest-pinned image reference."""
+    """What one track of a model runs: its version, the digest-pinned image reference (the stack's runtime when the
+    model is delivered apart from it) and that model artifact, if any."""
 
     track: str
     version: str
     image: pulumi.Input[str]
+    model: DeliveredModel | None = None
 
 
 def secret_name(model: str) -> str:
@@ -97,20 +100,25 @@ def container(
     model: str, config: ModelConfig, release: TrackRelease, secret: pulumi.Input[str] | None = None
 ) -> k8s.core.v1.ContainerArgs:
     """The model server container (`secret`: the Kubernetes name of the model's Secret, if it has one)."""
+    env = env_vars(model, config, release.version, secret)
+    mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]
+    if release.model is not None:
+        env[4:4] = server_env()  # after the platform's own variables, before the user's
+        mounts.append(server_mount())
     return k8s.core.v1.ContainerArgs(
         name=CONTAINER_NAME,
         image=release.image,
         # The reference is pinned by digest: the node's copy can never be stale.
         image_pull_policy="IfNotPresent",
         ports=[k8s.core.v1.ContainerPortArgs(name=PORT_NAME, container_port=config.port, protocol="TCP")],
-        env=env_vars(model, config, release.version, secret),
+        env=env,
         resources=resource_requirements(config),
         security_context=container_security_context(),
         startup_probe=http_probe(config.probes.startup),
         readiness_probe=http_probe(config.probes.readiness),
         liveness_probe=http_probe(config.probes.liveness),
         lifecycle=pre_stop_pause(config.shutdown.pre_stop_sleep_seconds),
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        volume_mounts=mounts,
         termination_message_policy="FallbackToLogsOnError",
     )
 
@@ -167,6 +175,11 @@ def build_pod_template(
 ) -> k8s.core.v1.PodTemplateSpecArgs:
     """The pod template for one track of a model (`image_pull_secrets`: existing registry Secrets to pull with;
     `secret`: the Kubernetes name of the model's Secret, if it has one)."""
+    volumes = [
+        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT))
+    ]
+    if release.model is not None:
+        volumes.append(model_volume(release.model))
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             labels=standard_labels(model, release.version, release.track),
@@ -178,12 +191,9 @@ def build_pod_template(
             # Service links inject one env var per Service in the namespace: noise, and a startup cost.
             enable_service_links=False,
             security_context=pod_security_context(),
+            init_containers=(init_containers(release.model) or None) if release.model is not None else None,
             containers=[container(model, config, release, secret)],
-            volumes=[
-                k8s.core.v1.VolumeArgs(
-                    name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT)
-                )
-            ],
+            volumes=volumes,
             termination_grace_period_seconds=config.shutdown.termination_grace_period_seconds,
             topology_spread_constraints=topology_spread(model, release.track) if spread else None,
             image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=name) for name in image_pull_secrets] or None,

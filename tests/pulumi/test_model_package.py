@@ -1,0 +1,102 @@
+"""A model image's build context: what it holds, and that the same model file always gives the same context."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components.model_package import COPIER, dockerfile, size_limit, write_context
+from conventions import ROOT
+from tools.stack_run import build_context_digest
+
+EXAMPLE_ONNX = ROOT / "model" / "artifacts" / "breast-cancer.onnx"
+
+
+def retrained(directory: Path) -> Path:
+    """The example model with a different doc_string appended (ModelProto field 6): another valid ONNX file, as a
+    retraining would give, with the same signature."""
+    note = b"retrained"
+    path = directory / "retrained.onnx"
+    path.write_bytes(EXAMPLE_ONNX.read_bytes() + bytes([0x32, len(note)]) + note)
+    return path
+
+
+def package(tmp_path: Path, source: Path = EXAMPLE_ONNX, where: str = "context"):
+    return write_context(source, tmp_path / where, name="iris", version="1.0.0", cache_dir=tmp_path / "copier")
+
+
+def test_the_context_holds_the_artifact_the_copier_and_a_scratch_dockerfile(tmp_path):
+    packaged = package(tmp_path)
+    context = packaged.context
+    manifest = json.loads((context / "model" / "manifest.json").read_text())
+
+    assert sorted(p.relative_to(context).as_posix() for p in context.rglob("*")) == [
+        "Dockerfile",
+        COPIER,
+        "model",
+        "model/breast-cancer.onnx",
+        "model/manifest.json",
+    ]
+    assert manifest["name"] == "iris" and manifest["version"] == "1.0.0" and manifest["graph"] == "breast-cancer.onnx"
+    assert (context / "model" / "breast-cancer.onnx").read_bytes() == EXAMPLE_ONNX.read_bytes()
+    assert packaged.size_bytes == EXAMPLE_ONNX.stat().st_size
+    assert (context / "Dockerfile").read_text().splitlines()[1] == "FROM scratch"
+
+
+def test_the_copier_is_a_static_binary_of_a_few_kilobytes(tmp_path):
+    binary = (package(tmp_path).context / COPIER).read_bytes()
+
+    assert binary[:4] == b"\x7fELF"
+    assert len(binary) < 4096
+    assert b"ld-linux" not in binary  # no program interpreter: static
+
+
+def test_the_image_labels_name_the_model_its_version_and_checksum(tmp_path):
+    packaged = package(tmp_path)
+    text = dockerfile(packaged.manifest)
+
+    assert 'org.opencontainers.image.title="iris"' in text
+    assert 'org.opencontainers.image.version="1.0.0"' in text
+    assert f'ml-platform.model.sha256="{packaged.graph_sha256}"' in text
+    assert packaged.graph_sha256.startswith("sha256:")
+
+
+def test_the_same_model_file_gives_the_same_context_byte_for_byte(tmp_path):
+    first, second = package(tmp_path, where="a").context, package(tmp_path, where="b").context
+    image = {"buildArgs": {"SOURCE_DATE_EPOCH": "0"}}
+
+    assert build_context_digest(first, image) == build_context_digest(second, image)
+    for path in first.rglob("*"):
+        twin = second / path.relative_to(first)
+        assert (path.stat().st_mtime, path.stat().st_mode) == (0, twin.stat().st_mode)
+        assert twin.stat().st_mtime == 0
+
+
+def test_another_model_file_gives_another_context(tmp_path):
+    before = package(tmp_path, where="a").context
+    after = package(tmp_path, retrained(tmp_path), where="b").context
+
+    assert build_context_digest(before, {}) != build_context_digest(after, {})
+
+
+def test_repackaging_replaces_the_context_whole(tmp_path):
+    context = package(tmp_path).context
+    (context / "stale").write_text("left over")
+
+    package(tmp_path)
+
+    assert not (context / "stale").exists()
+
+
+@pytest.mark.parametrize(("size", "limit"), [(0, "16Mi"), (151_976, "17Mi"), (100 << 20, "116Mi"), (1 << 30, "1127Mi")])
+def test_the_empty_dir_holds_the_model_and_a_tenth_more_at_least_16_mib(size, limit):
+    assert size_limit(size) == limit
+
+
+def test_a_file_that_is_not_an_onnx_model_is_not_packaged(tmp_path):
+    (tmp_path / "not-a-model.onnx").write_text("hello")
+
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        package(tmp_path, tmp_path / "not-a-model.onnx")
