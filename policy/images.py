@@ -1,4 +1,5 @@
-"""Image references: never `:latest` or untagged, and pinned by digest outside development."""
+"""Image references: never `:latest` or untagged, and pinned by digest outside development. An image volume's
+reference (`volumes[].image.reference`, a model image mounted into the pod) is an image like a container's."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ def _images(obj: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
         return
     for container in containers(template):
         yield f"{container.path}.image", container.spec.get("image")
+    for index, volume in enumerate(template.spec.get("volumes") or []):
+        if isinstance(volume.get("image"), dict):
+            yield f"{template.path}.volumes[{index}].image.reference", volume["image"].get("reference")
 
 
 def check_image_tag(obj: Mapping[str, Any], context: PolicyContext) -> Iterator[Violation]:

@@ -21,6 +21,9 @@ _ALLOWED_VOLUME_TYPES = {
     "downwardAPI",
     "emptyDir",
     "ephemeral",
+    # An image volume (a model image, mounted read-only): Pod Security admission allows it in `restricted` from
+    # Kubernetes 1.33 (kubernetes/kubernetes#130394); running an image is already allowed, and this only reads one.
+    "image",
     "persistentVolumeClaim",
     "projected",
     "secret",

@@ -66,3 +66,28 @@ def test_unknown_environment_is_judged_as_production():
     assert rules_broken("registry.example.com/breast-cancer:1.2.0", PolicyContext(environment="staging")) == [
         "image-digest"
     ]
+
+
+def with_image_volume(reference):
+    deployment = m.deployment()
+    volume = {"name": "model", "image": {"reference": reference, "pullPolicy": "IfNotPresent"}}
+    m.pod_spec_of(deployment).setdefault("volumes", []).append(volume)
+    return deployment
+
+
+def test_a_pinned_image_volume_passes_every_rule_in_production():
+    assert evaluate([with_image_volume(f"registry.example.com/models/iris@{m.DIGEST}")], PROD) == []
+
+
+def test_an_image_volume_reference_is_pinned_by_digest_in_production():
+    violations = evaluate([with_image_volume("registry.example.com/models/iris:1.0.0")], PROD)
+
+    assert [(v.rule, v.field) for v in violations] == [
+        ("image-digest", "spec.template.spec.volumes[1].image.reference")
+    ]
+
+
+def test_an_image_volume_reference_never_floats():
+    violations = evaluate([with_image_volume("registry.example.com/models/iris:latest")], DEV)
+
+    assert [(v.rule, v.field) for v in violations] == [("image-tag", "spec.template.spec.volumes[1].image.reference")]
