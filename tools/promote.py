@@ -5,8 +5,11 @@
 
 For each model (or the one named) the digest-pinned image reference and the version that FROM deployed are
 written to `Pulumi.<TO>.yaml` as `ml-platform:models.<name>.image` and `.version`; a model that TO built from
-source (`build`) switches to that `image`. FROM's outputs come from `pulumi stack output --json --stack FROM`, or
-from OUTPUTS (the same JSON, as `make render STACK=dev` writes it to build/dev/outputs.json).
+source (`build`) switches to that `image`. A model FROM delivers apart from its runtime (its outputs carry a
+`modelImage`) is written as `model: {image: <model image>}`, and the runtime it ran on becomes TO's
+`ml-platform:runtime: {image: ...}`: both digests move, and both are printed. FROM's outputs come from
+`pulumi stack output --json --stack FROM`, or from OUTPUTS (the same JSON, as `make render STACK=dev` writes it
+to build/dev/outputs.json).
 
 The stack file is edited with ruamel.yaml's round-trip mode, so comments, key order and quoting survive; the
 change is printed as a unified diff. The edited config is parsed with the program's own parser before anything is
@@ -45,6 +48,7 @@ from tools.deploy import DeployError, engine_environment
 from tools.stack_run import ROOT, parse_config, stack_file
 
 MODELS_KEY = f"{PROJECT}:models"
+RUNTIME_KEY = f"{PROJECT}:runtime"
 # Registries only the machine that pushed can reach (kind's local registry, say).
 _LOOPBACK_REGISTRY = re.compile(r"^(localhost|127(\.\d+){3}|\[::1\])(:\d+)?/")
 
@@ -55,11 +59,20 @@ class PromotionError(Exception):
 
 @dataclass(frozen=True)
 class DeployedRelease:
-    """What a stack deployed for one model: its version and digest-pinned image."""
+    """What a stack deployed for one model: its version and digest-pinned server image, and the model image it
+    mounted when the model was delivered apart from that (shared) runtime."""
 
     model: str
     version: str
     image: str
+    model_image: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """`(<image>)`, or `(runtime <image>, model <model image>)`."""
+        if self.model_image is None:
+            return f"({self.image})"
+        return f"(runtime {self.image}, model {self.model_image})"
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,7 @@ class Promotion:
     changed: list[DeployedRelease]
     unchanged: list[DeployedRelease]
     skipped: list[str]
+    runtime: str | None = None  # the runtime written to TO's `ml-platform:runtime`, when it changed
 
     @property
     def diff(self) -> str:
@@ -135,7 +149,10 @@ def releases_from_outputs(outputs: Any, source: str) -> dict[str, DeployedReleas
         for key in ("image", "version"):
             if not isinstance(entry.get(key), str) or not entry[key]:
                 raise PromotionError(f"{source}: malformed outputs: models.{name}.{key} is missing or not a string")
-        releases[name] = DeployedRelease(name, entry["version"], entry["image"])
+        model_image = entry.get("modelImage")
+        if model_image is not None and (not isinstance(model_image, str) or not model_image):
+            raise PromotionError(f"{source}: malformed outputs: models.{name}.modelImage is not a string")
+        releases[name] = DeployedRelease(name, entry["version"], entry["image"], model_image)
     return releases
 
 
@@ -229,11 +246,12 @@ def promote(
 
     changed, unchanged = [], []
     for release in chosen:
-        if not is_pinned_by_digest(release.image):
-            raise PromotionError(
-                f"models.{release.model}.image: {release.image!r} from {from_stack} "
-                f"is not pinned by digest (expected <repository>@sha256:<64 hex>)"
-            )
+        for key, image in (("image", release.image), ("modelImage", release.model_image)):
+            if image is not None and not is_pinned_by_digest(image):
+                raise PromotionError(
+                    f"models.{release.model}.{key}: {image!r} from {from_stack} "
+                    f"is not pinned by digest (expected <repository>@sha256:<64 hex>)"
+                )
         entry = models[release.model]
         if not isinstance(entry, CommentedMap):
             raise PromotionError(f"{path.name}: {MODELS_KEY}.{release.model} is not a mapping")
@@ -241,17 +259,50 @@ def promote(
             changed.append(release)
         else:
             unchanged.append(release)
+    assert isinstance(config, CommentedMap)  # ruamel's round-trip loader gives one for every mapping
+    runtime = _apply_runtime(config, [r for r in chosen if r.model_image is not None], from_stack)
 
-    if not changed:
+    if not changed and runtime is None:
         return Promotion(path, before, before, changed, unchanged, skipped)
     validate_stack_config(config, path.name)
     buffer = io.StringIO()
     yaml.dump(document, buffer)
-    return Promotion(path, before, buffer.getvalue(), changed, unchanged, skipped)
+    return Promotion(path, before, buffer.getvalue(), changed, unchanged, skipped, runtime)
+
+
+def _apply_runtime(config: CommentedMap, releases: list[DeployedRelease], from_stack: str) -> str | None:
+    """Set TO's `runtime` to the one FROM's promoted models ran on (replacing a `build`); the reference when it
+    changed. The runtime is shared by a stack's models: promoting one model moves it for all of them."""
+    runtimes = sorted({release.image for release in releases})
+    if not runtimes:
+        return None
+    if len(runtimes) > 1:
+        raise PromotionError(
+            f"{from_stack}'s models ran on {len(runtimes)} runtimes ({', '.join(runtimes)}); expected one"
+        )
+    [image] = runtimes
+    current = config.get(RUNTIME_KEY)
+    if isinstance(current, CommentedMap):
+        if current.get("image") == image and "build" not in current:
+            return None
+        if "image" in current:
+            current["image"] = _like(current["image"], image)
+            current.pop("build", None)
+        elif "build" in current:
+            current.insert(list(current).index("build"), "image", image)
+            del current["build"]
+        else:
+            current["image"] = image
+        return image
+    # No runtime yet: it goes just before the models, which it serves.
+    config.insert(list(config).index(MODELS_KEY), RUNTIME_KEY, CommentedMap([("image", image)]))
+    return image
 
 
 def _apply(entry: CommentedMap, release: DeployedRelease) -> bool:
     """Set version and image on one model's mapping, replacing `build` in place; True when anything changed."""
+    if release.model_image is not None:
+        return _apply_model(entry, release)
     if (
         str(entry.get("version", "")) == release.version
         and entry.get("image") == release.image
@@ -271,6 +322,40 @@ def _apply(entry: CommentedMap, release: DeployedRelease) -> bool:
             entry.ca.items["image"] = [None, None, CommentToken("\n" + trailing, CommentMark(0), None), None]
     else:
         entry.insert(list(entry).index("version") + 1, "image", release.image)
+    return True
+
+
+def _apply_model(entry: CommentedMap, release: DeployedRelease) -> bool:
+    """Set version and `model.image` on one model's mapping: a `model.path` gives way to the image, and a server
+    `image`/`build` of TO's to `model` (the stack's runtime serves it now); True when anything changed."""
+    assert release.model_image is not None
+    model = entry.get("model")
+    if (
+        str(entry.get("version", "")) == release.version
+        and isinstance(model, CommentedMap)
+        and model.get("image") == release.model_image
+        and "path" not in model
+        and "image" not in entry
+        and "build" not in entry
+    ):
+        return False
+    entry["version"] = _like(entry.get("version"), release.version)
+    if isinstance(model, CommentedMap):
+        if "image" in model:
+            model["image"] = _like(model["image"], release.model_image)
+            model.pop("path", None)
+        elif "path" in model:
+            model.insert(list(model).index("path"), "image", release.model_image)
+            del model["path"]
+        else:
+            model["image"] = release.model_image
+    else:
+        # The server image TO ran (its own `image` or `build`) gives its place to the model image.
+        where = next((k for k in ("image", "build") if k in entry), None)
+        index = list(entry).index(where) if where else list(entry).index("version") + 1
+        entry.insert(index, "model", CommentedMap([("image", release.model_image)]))
+    entry.pop("image", None)
+    entry.pop("build", None)
     return True
 
 
@@ -333,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name in promotion.skipped:
         print(f"skipped {name}: not in {promotion.path.name}")
-    if not promotion.changed:
+    if not promotion.changed and promotion.runtime is None:
         names = ", ".join(f"{r.model} {r.version}" for r in promotion.unchanged)
         print(f"{promotion.path.name}: already promoted from {args.from_stack} ({names}); nothing changed")
         return 0
@@ -343,11 +428,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"promote: cannot write {promotion.path}: {error.strerror or error}; it is unchanged", file=sys.stderr)
         return 1
     print(promotion.diff, end="")
+    if promotion.runtime is not None:
+        print(f"promoted the runtime ({promotion.runtime}) from {args.from_stack} to {promotion.path.name}")
     for release in promotion.changed:
-        print(
-            f"promoted {release.model} {release.version} ({release.image}) from {args.from_stack} "
-            f"to {promotion.path.name}"
-        )
+        target = promotion.path.name
+        print(f"promoted {release.model} {release.version} {release.shown} from {args.from_stack} to {target}")
         if warning := loopback_warning(release, args.to_stack):
             print(warning, file=sys.stderr)
     return 0
@@ -355,9 +440,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def loopback_warning(release: DeployedRelease, to_stack: str) -> str | None:
     """A warning when the promoted image sits in a registry on the pushing machine, which TO's nodes cannot reach."""
-    if not _LOOPBACK_REGISTRY.match(release.image):
+    image = next((i for i in (release.image, release.model_image) if i and _LOOPBACK_REGISTRY.match(i)), None)
+    if image is None:
         return None
-    registry = release.image.split("/", 1)[0]
+    registry = image.split("/", 1)[0]
     return (
         f"warning: {release.model}: {registry} is a registry on the machine that pushed, which {to_stack}'s nodes "
         "cannot pull from; copy the image by digest to a registry they reach (crane copy, skopeo copy --all) "
