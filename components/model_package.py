@@ -6,9 +6,11 @@ the same image digest (the offline render's stand-in digest, and BuildKit's real
         model/          the exporter's files, unchanged, and manifest.json (components/model_artifact.py)
         copy-model      the init container's copier (copy_model.c, static, no libc: about 2 KB)
 
-Every file's mtime is set to 0 and its mode to 0644 (0755 for the copier and directories), and the build passes
-SOURCE_DATE_EPOCH=0: nothing in the image depends on when or where it was packaged. The image is the model's size
-plus a few kilobytes; a model-only change is one new small image and nothing else.
+Every file's mode is set to 0644 (0755 for the copier and directories) and its mtime to a time derived from its
+content, and the build passes SOURCE_DATE_EPOCH=0: nothing in the image depends on when or where it was packaged.
+Not a constant mtime: BuildKit sends a local context by difference and skips a file whose size and mtime did not
+change, so a retrained model of the same size would silently keep the old bytes in the image (measured: it did).
+The image is the model's size plus a few kilobytes; a model-only change is one new small image and nothing else.
 """
 
 from __future__ import annotations
@@ -138,12 +140,28 @@ def write_context(source: Path, context: Path, *, name: str, version: str, cache
     return PackagedModel(context=context, size_bytes=size, manifest=manifest)
 
 
+# Content-derived mtimes fall in 2001-2002: after the epoch, so no tool takes them for "unset".
+_MTIME_BASE = 1_000_000_000
+
+
+def content_mtime(path: Path) -> int:
+    """A file's mtime as a function of its bytes: the same file always gets the same one, a changed file another."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(_MIB):
+            digest.update(chunk)
+    return _MTIME_BASE + int(digest.hexdigest()[:6], 16)
+
+
 def _normalize(context: Path) -> None:
-    """Modes and mtimes that do not depend on the machine or the time: BuildKit copies both into the layer."""
+    """Modes and mtimes that depend on the content only, not on the machine or the time: BuildKit copies both into
+    the layer, and decides from size and mtime which files of the context to send again."""
     for path in sorted(context.rglob("*"), reverse=True):
         if path.is_dir():
             path.chmod(0o755)
+            os.utime(path, (_MTIME_BASE, _MTIME_BASE))
         else:
             path.chmod(0o755 if path.name == COPIER and path.parent == context else 0o644)
-        os.utime(path, (0, 0), follow_symlinks=False)
-    os.utime(context, (0, 0))
+            mtime = content_mtime(path)
+            os.utime(path, (mtime, mtime))
+    os.utime(context, (_MTIME_BASE, _MTIME_BASE))

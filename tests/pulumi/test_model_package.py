@@ -70,8 +70,20 @@ def test_the_same_model_file_gives_the_same_context_byte_for_byte(tmp_path):
     assert build_context_digest(first, image) == build_context_digest(second, image)
     for path in first.rglob("*"):
         twin = second / path.relative_to(first)
-        assert (path.stat().st_mtime, path.stat().st_mode) == (0, twin.stat().st_mode)
-        assert twin.stat().st_mtime == 0
+        assert (path.stat().st_mtime, path.stat().st_mode) == (twin.stat().st_mtime, twin.stat().st_mode)
+
+
+def test_a_retrained_model_of_the_same_size_gets_another_mtime(tmp_path):
+    # BuildKit resends a context file only when its size or mtime changed: a constant mtime would keep the old bytes.
+    first = package(tmp_path, retrained(tmp_path), where="a").context / "model" / "retrained.onnx"
+    again = tmp_path / "again"
+    again.mkdir()
+    other = retrained(again)
+    other.write_bytes(other.read_bytes()[:-1] + b"X")  # the same size, other bytes
+    second = package(tmp_path, other, where="b").context / "model" / "retrained.onnx"
+
+    assert first.stat().st_size == second.stat().st_size
+    assert first.stat().st_mtime != second.stat().st_mtime
 
 
 def test_another_model_file_gives_another_context(tmp_path):
