@@ -7,7 +7,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 PORT ?= 8080
 
-.PHONY: venv check format test render stack-file preview up destroy toolchain cluster cluster-down serve image base-image lock bench bench-engine bench-cluster bench-render promote diff clean
+.PHONY: venv check format test render stack-file preview up destroy toolchain cluster cluster-down serve image base-image lock bench bench-engine bench-cluster bench-render bench-model-change promote diff clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt model/requirements.in
@@ -116,6 +116,12 @@ bench-cluster: venv $(POLICY_VENV)/.installed toolchain
 # `make render`'s time for 1, 10 and 50 models (build/bench/render.json). BENCH_ARGS: e.g. --models 100 --repeat 3 --profile.
 bench-render: venv $(CHECKOV_VENV)/.installed
 	$(PY) -m bench.render $(BENCH_ARGS)
+
+# A model-only change, built and pushed with the Docker daemon's BuildKit to 127.0.0.1:5000: as a small model image
+# beside the runtime, and as today's whole server image; seconds and the bytes a node pulls
+# (build/bench/model-change-<date>.json; docs/benchmarks.md). BENCH_ARGS: e.g. --repeat 5.
+bench-model-change: venv
+	$(PY) -m bench.model_change $(BENCH_ARGS)
 
 # The model server image (docs/image.md). BASE_IMAGE empty: the Dockerfile's default, python:3.11-slim-bookworm.
 # CA_FILE (default: this machine's CA bundle; empty: none) becomes the BuildKit secret `ca`, trusted by pip in the build.
