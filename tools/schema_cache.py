@@ -8,6 +8,11 @@ each version's definitions are parsed once, so that render validates in about 1 
 
 Only the lookup moves here; what a validator accepts and the errors it raises are jsonschema's, unchanged.
 The cache holds about 15 MB of parsed definitions per version, for the life of the process.
+
+`fast_validator()` compiles the same schema, over the same parsed files, with jsonschema-rs (Rust): it checks
+those 1,757 objects and versions in about 0.02 s where jsonschema's walk takes 1.7 s. `tools.validate` uses it
+only to pass a valid object; any object it does not pass is checked again by jsonschema, which decides and words
+the error (see `tools.validate._check`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import functools
 import re
 
 import jsonschema
+import jsonschema_rs
 from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
@@ -28,14 +34,33 @@ def validator(version: str, api_version: str, kind: str, *, strict: bool = True)
     Raises `kv.SchemaNotFoundError` for a kind the version has no schema for, and `kv.VersionNotSupportedError`
     for a version newer than the installed schemas, as `kv.validate` does.
     """
-    version = version.removeprefix("v")  # kv.validate accepts "v1.31" too
-    shipped = _shipped_version(version)
-    # As kv.validate names the file: rbac.authorization.k8s.io/v1 -> rbac-v1, then `<kind>-<that>.json`.
-    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    compiled = _compiled(shipped, strict, f"{kind.lower()}-{group_version}.json")
+    shipped, filename = _locate(version, api_version, kind)
+    compiled = _compiled(shipped, strict, filename)
     if compiled is None:
         raise kv.SchemaNotFoundError(version=kv.major_minor(version), kind=kind, api_version=api_version)
     return compiled
+
+
+def fast_validator(
+    version: str, api_version: str, kind: str, *, strict: bool = True
+) -> jsonschema_rs.Draft202012Validator:
+    """The same schema as `validator()`'s, compiled by jsonschema-rs; raises as `validator()` raises.
+
+    Formats are not asserted, as jsonschema asserts none without a format checker.
+    """
+    shipped, filename = _locate(version, api_version, kind)
+    compiled = _fast_compiled(shipped, strict, filename)
+    if compiled is None:
+        raise kv.SchemaNotFoundError(version=kv.major_minor(version), kind=kind, api_version=api_version)
+    return compiled
+
+
+def _locate(version: str, api_version: str, kind: str) -> tuple[str, str]:
+    """(the shipped schema version, the schema's file name), found as kv.validate finds them."""
+    version = version.removeprefix("v")  # kv.validate accepts "v1.31" too
+    # As kv.validate names the file: rbac.authorization.k8s.io/v1 -> rbac-v1, then `<kind>-<that>.json`.
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    return _shipped_version(version), f"{kind.lower()}-{group_version}.json"
 
 
 @functools.cache
@@ -52,23 +77,54 @@ def _path(shipped: str, strict: bool, filename: str) -> str:
 
 
 @functools.cache
-def _compiled(shipped: str, strict: bool, filename: str) -> jsonschema.Draft202012Validator | None:
-    """The validator for one schema file; None (remembered too) when the version has no such file."""
+def _schema(shipped: str, strict: bool, filename: str) -> dict | None:
+    """One schema file, parsed; None (remembered too) when the version has no such file."""
     try:
-        schema = kv.schema_contents(_path(shipped, strict, filename), shipped)
+        return kv.schema_contents(_path(shipped, strict, filename), shipped)
     except FileNotFoundError:
+        return None
+
+
+@functools.cache
+def _compiled(shipped: str, strict: bool, filename: str) -> jsonschema.Draft202012Validator | None:
+    """The validator for one schema file; None when the version has no such file."""
+    schema = _schema(shipped, strict, filename)
+    if schema is None:
         return None
     registry = _definitions(shipped, strict) @ (Resource.from_contents(schema) @ Registry())
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
 @functools.cache
+def _fast_compiled(shipped: str, strict: bool, filename: str) -> jsonschema_rs.Draft202012Validator | None:
+    """jsonschema-rs's validator for one schema file; None when the version has no such file."""
+    schema = _schema(shipped, strict, filename)
+    if schema is None:
+        return None
+    return jsonschema_rs.Draft202012Validator(
+        schema, registry=_fast_definitions(shipped, strict), validate_formats=False
+    )
+
+
+@functools.cache
+def _definitions_contents(shipped: str, strict: bool) -> dict:
+    """A version's `_definitions.json`, parsed: every schema of that version refers into it."""
+    return kv.schema_contents(_path(shipped, strict, "_definitions.json"), shipped)
+
+
+@functools.cache
 def _definitions(shipped: str, strict: bool) -> Resource:
-    """A version's `_definitions.json`, which every schema of that version refers into."""
-    return Resource.from_contents(kv.schema_contents(_path(shipped, strict, "_definitions.json"), shipped))
+    return Resource.from_contents(_definitions_contents(shipped, strict))
+
+
+@functools.cache
+def _fast_definitions(shipped: str, strict: bool) -> jsonschema_rs.Registry:
+    definitions = _definitions_contents(shipped, strict)
+    return jsonschema_rs.Registry([(definitions["$id"], definitions)])
 
 
 def clear() -> None:
     """Forget every schema read so far (for tests that count the reads)."""
-    for cached in (_shipped_version, _compiled, _definitions):
+    cached_functions = (_shipped_version, _schema, _compiled, _fast_compiled)
+    for cached in (*cached_functions, _definitions_contents, _definitions, _fast_definitions):
         cached.cache_clear()

@@ -2,6 +2,7 @@
 
 Uses kubernetes-validate's strict schemas: an unknown apiVersion/kind or an unknown field is an error.
 Each schema is read and compiled once per process (`tools.schema_cache`), not once per object and version.
+A compiled (Rust) validator passes the valid objects; jsonschema checks every other one and words its error.
 The supported range runs from ``OLDEST_SUPPORTED`` to the newest version the installed
 kubernetes-validate ships, so upgrading that package widens the range without a code change.
 """
@@ -73,15 +74,45 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     return parent, error.message
 
 
-def _check(obj: Mapping[str, Any], version: str) -> tuple[str, str] | None:
-    """(field, message) when ``obj`` is invalid for Kubernetes ``version``, else None."""
+def _check(obj: Mapping[str, Any], version: str, *, plain: bool) -> tuple[str, str] | None:
+    """(field, message) when ``obj`` is invalid for Kubernetes ``version``, else None.
+
+    ``plain``: `obj` holds only JSON's own types (`_plain_json`), so jsonschema-rs may pass it. What jsonschema-rs
+    passes, jsonschema passes too: the Kubernetes schemas use only type, enum, properties, additionalProperties,
+    required, items, oneOf and $ref (formats are asserted by neither), which the two read alike for JSON values
+    (tests/render/test_validate_precheck.py holds them to it). Everything else, invalid or not plain, is decided by
+    jsonschema exactly as before, so every verdict and message is jsonschema's.
+    """
     try:
+        if plain and _passes_fast(obj, version):
+            return None
         schema_cache.validator(version, obj["apiVersion"], obj["kind"]).validate(dict(obj))
     except jsonschema.ValidationError as error:
         return _describe(error)
     except kv.SchemaNotFoundError:
         return "apiVersion", f"no schema for kind {obj.get('kind')!r} in apiVersion {obj.get('apiVersion')!r}"
     return None
+
+
+def _passes_fast(obj: Mapping[str, Any], version: str) -> bool:
+    """True when jsonschema-rs finds ``obj`` valid; False when it does not, or cannot read it."""
+    validator = schema_cache.fast_validator(version, obj["apiVersion"], obj["kind"])
+    try:
+        return validator.is_valid(obj)
+    except ValueError:  # a value it cannot convert (the plain-JSON check should have kept it away)
+        return False
+
+
+def _plain_json(value: Any) -> bool:
+    """True when ``value`` is built only of dict (string keys), list, str, int, float, bool and None.
+
+    jsonschema-rs reads a tuple as an array and a Decimal as a number, where jsonschema rejects both.
+    """
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain_json(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_plain_json(item) for item in value)
+    return value is None or isinstance(value, (str, int, float))
 
 
 def validate_objects(
@@ -96,8 +127,9 @@ def validate_objects(
             problems.append(SchemaProblem(object_ref(obj), missing[0], "missing", tuple(versions)))
             continue
         failures: dict[tuple[str, str], list[str]] = {}
+        plain = _plain_json(obj)
         for version in versions:
-            found = _check(obj, version)
+            found = _check(obj, version, plain=plain)
             if found:
                 failures.setdefault(found, []).append(version)
         problems.extend(
