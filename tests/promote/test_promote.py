@@ -316,14 +316,17 @@ def test_real_dev_outputs_promote_into_a_copy_of_the_real_prod_file(tmp_path):
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     promoted = YAML(typ="safe").load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]["ml-platform:models"]
+    promoted_config = YAML(typ="safe").load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]
     for name, release in dev_outputs["models"].items():
         if name in promoted:
-            assert promoted[name]["image"] == release["image"]
-    # The promoted prod stack still runs, and deploys exactly that digest.
-    promoted_config = YAML(typ="safe").load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]
+            # Both digests moved: the model image into the model, the runtime into the stack's runtime.
+            assert promoted[name]["model"]["image"] == release["modelImage"]
+            assert promoted_config["ml-platform:runtime"]["image"] == release["image"]
+    # The promoted prod stack still runs, and deploys exactly those digests.
     prod_outputs = run_stack("prod", config=promoted_config).outputs
     for name, release in prod_outputs["models"].items():
         assert release["image"] == dev_outputs["models"][name]["image"]
+        assert release["modelImage"] == dev_outputs["models"][name]["modelImage"]
 
 
 def test_without_pulumi_and_outputs_the_command_says_what_to_do(project, tmp_path):

@@ -25,16 +25,16 @@ def config(**stack: Any) -> dict[str, Any]:
         "ml-platform:runtime": {"build": {"context": "./model"}},
         **{f"ml-platform:{key}": value for key, value in stack.items()},
         "ml-platform:models": {
-            name: {"version": "1.0.0", "model": {"path": f"./models/{name}.onnx"}} for name in MODELS
+            name: {"version": "1.0.0", "model": {"path": f"./example-models/{name}.onnx"}} for name in MODELS
         },
     }
 
 
 def project(tmp_path: Path, raw: dict[str, Any]) -> Path:
     directory = make_project(tmp_path / "project", "dev", raw)
-    (directory / "models").mkdir()
+    (directory / "example-models").mkdir()
     for name in MODELS:
-        shutil.copyfile(EXAMPLE_ONNX, directory / "models" / f"{name}.onnx")
+        shutil.copyfile(EXAMPLE_ONNX, directory / "example-models" / f"{name}.onnx")
     return directory
 
 
@@ -117,7 +117,7 @@ def test_a_model_only_change_changes_one_model_image_reference_and_nothing_else(
     raw = config(**stack)
     directory = project(tmp_path, raw)
     before = run_stack("dev", config=raw, project_dir=directory)
-    shutil.copyfile(retrained(tmp_path), directory / "models" / "iris.onnx")
+    shutil.copyfile(retrained(tmp_path), directory / "example-models" / "iris.onnx")
     after = run_stack("dev", config=raw, project_dir=directory)
 
     old = {(m["kind"], m["metadata"]["name"]): m for m in before.manifests()}

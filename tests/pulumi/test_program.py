@@ -38,8 +38,9 @@ def test_outputs_have_the_documented_shape(stack, request):
     outputs = run.outputs
     assert set(outputs) == {"namespace", "models"}
     assert outputs["namespace"] == f"ml-{stack}"
+    assert set(outputs["models"]) == {"breast-cancer", "iris", "diabetes"}
     for name, model in outputs["models"].items():
-        assert set(model) == {"image", "version", "service", "endpoint"}
+        assert set(model) == {"image", "modelImage", "version", "service", "endpoint"}
         assert model["service"] == name
         assert model["endpoint"] == f"http://{name}.ml-{stack}.svc.cluster.local:8080"
 
@@ -54,66 +55,83 @@ def test_every_deployed_image_is_pinned_by_digest(stack, request):
         assert PINNED.match(model["image"])
 
 
-def test_dev_builds_the_model_and_deploys_the_built_digest(dev):
-    (image,) = dev.of_type("docker-build:index:Image")
-    assert image.inputs["tags"] == ["127.0.0.1:5000/breast-cancer:1.0.0"]
-    assert image.inputs["context"] == {"location": "./model"}
-    (deployment,) = objects(dev, "Deployment")
-    deployed = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert (
-        deployed
-        == f"127.0.0.1:5000/breast-cancer@{image.outputs['digest']}"
-        == dev.outputs["models"]["breast-cancer"]["image"]
-    )
+def image_named(run, name: str):
+    (image,) = [image for image in run.of_type("docker-build:index:Image") if image.name == name]
+    return image
+
+
+def deployment_named(run, name: str) -> dict:
+    (deployment,) = [d for d in objects(run, "Deployment") if d["metadata"]["name"] == name]
+    return deployment
+
+
+def test_dev_builds_one_runtime_and_a_model_image_per_model_and_deploys_their_digests(dev):
+    runtime = image_named(dev, "runtime")
+    assert runtime.inputs["tags"] == ["127.0.0.1:5000/model-server:dev"]
+    assert runtime.inputs["context"] == {"location": "./model"}
+    assert len(dev.of_type("docker-build:index:Image")) == 4
+    for name in ("breast-cancer", "iris", "diabetes"):
+        model_image = image_named(dev, f"{name}-model")
+        assert model_image.inputs["tags"] == [f"127.0.0.1:5000/models/{name}:1.0.0"]
+        spec = deployment_named(dev, name)["spec"]["template"]["spec"]
+        assert (
+            spec["containers"][0]["image"]
+            == f"127.0.0.1:5000/model-server@{runtime.outputs['digest']}"
+            == dev.outputs["models"][name]["image"]
+        )
+        assert (
+            spec["initContainers"][0]["image"]
+            == f"127.0.0.1:5000/models/{name}@{model_image.outputs['digest']}"
+            == dev.outputs["models"][name]["modelImage"]
+        )
 
 
 def test_dev_builds_on_the_local_builder_from_the_local_base_with_the_host_ca(dev):
-    (image,) = dev.of_type("docker-build:index:Image")
+    image = image_named(dev, "runtime")
     assert image.inputs["builder"] == {"name": "ml-platform"}
     assert image.inputs["buildArgs"] == {"BASE_IMAGE": "127.0.0.1:5000/ml-platform/python-base:3.11-bookworm"}
-    assert image.inputs["cacheFrom"] == [{"registry": {"ref": "127.0.0.1:5000/breast-cancer:buildcache"}}]
+    assert image.inputs["cacheFrom"] == [{"registry": {"ref": "127.0.0.1:5000/model-server:buildcache"}}]
     secrets = image.inputs["secrets"]
     assert rpc.is_rpc_secret(secrets)
     assert secrets["value"]["ca"] == Path("/etc/ssl/certs/ca-certificates.crt").read_text(encoding="utf-8")
 
 
 def test_dev_creates_a_restricted_namespace_and_the_model_objects(dev):
-    assert kinds(dev) == sorted(
-        ["Namespace", "ServiceAccount", "Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy"]
-    )
+    per_model = ["ServiceAccount", "Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy"]
+    assert kinds(dev) == sorted(["Namespace", *per_model * 3])
     (namespace,) = objects(dev, "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_dev_runs_one_to_three_small_replicas(dev):
-    (hpa,) = objects(dev, "HorizontalPodAutoscaler")
-    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
+    for hpa in objects(dev, "HorizontalPodAutoscaler"):
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
 
 
-def test_prod_builds_nothing_and_deploys_the_promoted_reference(prod):
+def test_prod_builds_nothing_and_deploys_the_promoted_references(prod):
     assert prod.of_type("docker-build:index:Image") == []
     config = load_stack_config("prod")
-    (deployment,) = objects(prod, "Deployment")
-    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == config["ml-platform:models"]["breast-cancer"]["image"]
+    for name, model in config["ml-platform:models"].items():
+        spec = deployment_named(prod, name)["spec"]["template"]["spec"]
+        assert spec["containers"][0]["image"] == config["ml-platform:runtime"]["image"]
+        assert spec["initContainers"][0]["image"] == model["model"]["image"]
 
 
 def test_prod_runs_at_least_three_replicas_with_a_disruption_budget(prod):
-    (hpa,) = objects(prod, "HorizontalPodAutoscaler")
-    assert hpa["spec"]["minReplicas"] >= 3
-    (pdb,) = objects(prod, "PodDisruptionBudget")
-    assert pdb["spec"]["maxUnavailable"] == 1
+    for hpa in objects(prod, "HorizontalPodAutoscaler"):
+        assert hpa["spec"]["minReplicas"] >= 3
+    assert [pdb["spec"]["maxUnavailable"] for pdb in objects(prod, "PodDisruptionBudget")] == [1, 1, 1]
 
 
 def test_prod_spreads_pods_over_zones_and_nodes(prod):
-    (deployment,) = objects(prod, "Deployment")
-    keys = {c["topologyKey"] for c in deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]}
-    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    for deployment in objects(prod, "Deployment"):
+        keys = {c["topologyKey"] for c in deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]}
+        assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
 
 
 def test_prod_has_larger_resources_than_dev(dev, prod):
     def requests(run):
-        (deployment,) = objects(run, "Deployment")
+        deployment = deployment_named(run, "breast-cancer")
         return deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
 
     assert requests(dev) == {"cpu": "250m", "memory": "256Mi"}
@@ -132,14 +150,14 @@ def test_bad_config_stops_the_program_with_one_line_per_problem():
     ]
 
 
-def test_an_unpinned_prod_image_stops_the_program():
+def test_an_unpinned_prod_model_image_stops_the_program():
     config = copy.deepcopy(load_stack_config("prod"))
-    config["ml-platform:models"]["breast-cancer"]["image"] = "registry.example.com/ml/breast-cancer:1.0.0"
+    config["ml-platform:models"]["breast-cancer"]["model"]["image"] = "registry.example.com/ml/breast-cancer:1.0.0"
     with pytest.raises(ProgramError) as caught:
         run_stack("prod", config=config)
     (problem,) = caught.value.problems
     assert problem.startswith(
-        "Pulumi.prod.yaml: models.breast-cancer.image: production needs an image pinned by digest"
+        "Pulumi.prod.yaml: models.breast-cancer.model.image: production needs an image pinned by digest"
     )
 
 
@@ -150,7 +168,7 @@ def test_a_secret_env_value_reaches_a_secret_and_stays_out_of_outputs():
     run = run_stack("dev", config=config)
     (secret,) = objects(run, "Secret")
     assert set(secret["stringData"]) == {"API_TOKEN"}
-    (deployment,) = objects(run, "Deployment")
+    deployment = deployment_named(run, "breast-cancer")
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
         "name": secret["metadata"]["name"],
@@ -172,8 +190,8 @@ def test_image_pull_secrets_reach_every_pod():
     config = copy.deepcopy(load_stack_config("prod"))
     config["ml-platform:imagePullSecrets"] = ["regcred"]
     run = run_stack("prod", config=config)
-    (deployment,) = objects(run, "Deployment")
-    assert deployment["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+    for deployment in objects(run, "Deployment"):
+        assert deployment["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
 
 
 def test_bad_config_fails_before_any_resource_is_registered():
@@ -195,12 +213,11 @@ def test_bad_config_fails_before_any_resource_is_registered():
 
 def test_a_missing_ca_file_stops_the_program_before_any_resource_is_registered():
     config = copy.deepcopy(load_stack_config("dev"))
-    config["ml-platform:models"]["breast-cancer"]["build"]["caFile"] = "./no-such-ca.pem"
+    config["ml-platform:runtime"]["build"]["caFile"] = "./no-such-ca.pem"
     with pytest.raises(ProgramError) as caught:
         run_stack("dev", config=config)
     assert caught.value.problems == [
-        "Pulumi.dev.yaml: models.breast-cancer.build.caFile: './no-such-ca.pem' is not a readable file"
-        " (No such file or directory)"
+        "Pulumi.dev.yaml: runtime.build.caFile: './no-such-ca.pem' is not a readable file (No such file or directory)"
     ]
     assert caught.value.registered == []
 
@@ -215,5 +232,5 @@ def test_the_stack_builder_builds_every_image():
     }
     run = run_stack("dev", config=config)
     images = run.of_type("docker-build:index:Image")
-    assert len(images) == 2
+    assert len(images) == 5  # the runtime, three model images and the canary's own server image
     assert all(image.inputs["builder"] == {"name": "ci-builder"} for image in images)

@@ -11,7 +11,7 @@ from tools import stack_run
 
 ROOT = stack_run.ROOT
 # What a stack project needs from this repo; linked, so the tests run the real program and components.
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "model")
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "model", "models")
 
 
 def stack_config(stack: str) -> dict[str, Any]:
