@@ -65,14 +65,18 @@ def timed(project: Project, operation: str, action: str, stack: str, *extra: str
 
 
 def many_models_stack(project: Project, models: int) -> str:
-    """A development stack of `models` copies of the model, each deploying dev's pushed image by digest."""
-    image = project.outputs("dev")["models"][MODEL]["image"]
+    """A development stack of `models` copies of the model, each deploying dev's pushed images by digest."""
+    deployed = project.outputs("dev")["models"][MODEL]
 
     def edit(config: dict[str, Any]) -> None:
         config["ml-platform:namespace"] = "ml-bench"
         template = dict(config["ml-platform:models"][MODEL])
         template.pop("build", None)
-        template["image"] = image
+        if "modelImage" in deployed:  # delivered apart from the runtime: pin both, build nothing
+            config["ml-platform:runtime"] = {"image": deployed["image"]}
+            template["model"] = {"image": deployed["modelImage"]}
+        else:
+            template["image"] = deployed["image"]
         config["ml-platform:models"] = {f"model-{i:02d}": dict(template) for i in range(models)}
 
     name = f"bench{models}"
