@@ -90,7 +90,8 @@ def stack_document(models: int, root: Path = REPO) -> dict[str, Any]:
     """Pulumi.dev.yaml with `models` replaced by ``models`` copies of breast-cancer, each on a pinned image."""
     document = yaml.safe_load((root / "Pulumi.dev.yaml").read_text())
     template = dict(document["config"][MODELS_KEY][MODEL])
-    template.pop("build", None)
+    for source in ("build", "model"):  # whatever the stack builds or packages: each copy runs a pinned image instead
+        template.pop(source, None)
     template["image"] = IMAGE
     document["config"][MODELS_KEY] = {f"{MODEL}-{i:02d}": dict(template) for i in range(models)}
     return document
