@@ -18,6 +18,7 @@ ONNX_TO_V2: dict[str, str] = {
     "tensor(float16)": "FP16",
     "tensor(float)": "FP32",
     "tensor(double)": "FP64",
+    "tensor(string)": "BYTES",  # V2 carries strings as BYTES; in JSON, `data` holds the strings themselves
 }
 
 V2_TO_NUMPY: dict[str, np.dtype] = {
@@ -33,7 +34,9 @@ V2_TO_NUMPY: dict[str, np.dtype] = {
     "FP16": np.dtype(np.float16),
     "FP32": np.dtype(np.float32),
     "FP64": np.dtype(np.float64),
+    # ONNX Runtime takes and returns string tensors as NumPy object arrays of Python str.
+    "BYTES": np.dtype(object),
 }
 
 # All V2 datatypes, for telling "unknown datatype" from "wrong datatype" in error messages.
-V2_DATATYPES = frozenset((*V2_TO_NUMPY, "BYTES"))
+V2_DATATYPES = frozenset(V2_TO_NUMPY)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -20,7 +20,7 @@ from model_server.runtime import TensorSpec
 _JSON_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # Which NumPy kinds (as parsed from JSON) each V2 datatype accepts: floats take any number, integers only integers.
 _ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
-_KIND_WORDS = {"b": "true/false values", "i": "integers", "u": "integers", "f": "numbers"}
+_KIND_WORDS = {"b": "true/false values", "i": "integers", "u": "integers", "f": "numbers", "O": "strings"}
 
 
 class ProtocolError(Exception):
@@ -125,6 +125,8 @@ def _parse_input(index: int, raw: object, signature: ModelSignature, max_rows: i
     kind = spec.dtype.kind
     if type(data) is not list:
         raise ProtocolError(400, f"inputs[{index}].data must be a list of {_KIND_WORDS[kind]}")
+    if kind == "O":
+        return spec, _strings(index, data, shape, expected)
     try:
         parsed = np.array(data)
     except ValueError:
@@ -154,6 +156,19 @@ def check_shape(index: int, shape: object, spec: TensorSpec, max_rows: int) -> i
                 400, f"inputs[{index}] has {shape[0]} rows; at most {max_rows} rows per request (MAX_REQUEST_ROWS)"
             )
     return expected
+
+
+def _strings(index: int, data: list, shape: Any, expected: int) -> np.ndarray:
+    """BYTES values: JSON strings, flat or nested, as an object array of str (what ONNX Runtime takes)."""
+    parsed = np.array(data, dtype=object)
+    # Checked one by one: NumPy would turn numbers into strings, and keeps uneven nested lists as list objects.
+    if not all(type(value) is str for value in parsed.flat):
+        if any(type(value) is list for value in parsed.flat):
+            raise ProtocolError(400, f"inputs[{index}].data is a nested list of uneven lengths")
+        raise ProtocolError(400, f"inputs[{index}].data must hold only strings (BYTES)")
+    if parsed.size != expected:
+        raise ProtocolError(400, f"inputs[{index}].data has {parsed.size} values but shape {shape} needs {expected}")
+    return parsed.reshape(shape)
 
 
 def _convert(index: int, parsed: np.ndarray, spec: TensorSpec) -> np.ndarray:
@@ -211,13 +226,16 @@ def infer_response(
     """The V2 JSON response for one request: the requested outputs, with model name, version and request id."""
     outputs = []
     for name in request.outputs:
+        spec = signature.output_by_name[name]
         array = np.ascontiguousarray(results[name])
+        data = array.reshape(-1)
         outputs.append(
             {
                 "name": name,
-                "datatype": signature.output_by_name[name].datatype,
+                "datatype": spec.datatype,
                 "shape": array.shape,
-                "data": array.reshape(-1),
+                # BYTES: orjson writes no object arrays, so the strings go as a list (ONNX Runtime's are str).
+                "data": data.tolist() if spec.dtype.kind == "O" else data,
             }
         )
     response = {"model_name": model_name, "model_version": model_version, "outputs": outputs}

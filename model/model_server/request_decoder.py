@@ -2,12 +2,12 @@
 
 Per model, a msgspec schema is built from its signature: one tagged struct per input (the tag is the input's name),
 whose `data` is a flat list of numbers already range-checked for the input's dtype (so an FP32 value cannot turn
-into infinity when cast). Decoding, type and range checks then cost about as much as a plain JSON parse, instead
-of several times more in Python. Unknown fields are refused rather than skipped, because msgspec does not validate
-what it skips (a bad number or bad UTF-8 there must still be a 400); the protocol's `parameters` are decoded and
-so validated. Anything the fast path does not take (nested or empty data, a mistake of any kind) returns None, and
-`infer_request.decode_infer_request`, the one entry point, hands it to `protocol.parse_infer_request`: it accepts
-every valid form and words every error.
+into infinity when cast), or of strings for a BYTES input. Decoding, type and range checks then cost about as much
+as a plain JSON parse, instead of several times more in Python. Unknown fields are refused rather than skipped,
+because msgspec does not validate what it skips (a bad number or bad UTF-8 there must still be a 400); the
+protocol's `parameters` are decoded and so validated. Anything the fast path does not take (nested or empty data, a
+mistake of any kind) returns None, and `infer_request.decode_infer_request`, the one entry point, hands it to
+`protocol.parse_infer_request`: it accepts every valid form and words every error.
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ class _Output(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _element_type(spec: TensorSpec) -> object:
-    """The msgspec type of one value of `spec`: a number bounded to what its dtype holds."""
+    """The msgspec type of one value of `spec`: a number bounded to what its dtype holds, or a string (BYTES)."""
     kind = spec.dtype.kind
     if kind == "b":
         return bool
+    if kind == "O":
+        return str
     if kind in "iu":
         info = np.iinfo(spec.dtype)
         return Annotated[int, msgspec.Meta(ge=int(info.min), le=min(int(info.max), _INT64_MAX))]

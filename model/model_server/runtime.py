@@ -67,9 +67,13 @@ class ModelRuntime(abc.ABC):
         return bool(self.inputs) and all(spec.batched for spec in (*self.inputs, *self.outputs))
 
     def warm_up(self) -> None:
-        """Run one prediction on zeros (one row where a dimension is dynamic) so the first request is not slow."""
-        sample = {
-            spec.name: np.zeros(tuple(1 if dim < 0 else dim for dim in spec.shape), dtype=spec.dtype)
-            for spec in self.inputs
-        }
-        self.predict(sample)
+        """Run one prediction on zeros, or empty strings (one row where a dimension is dynamic), so the first request
+        is not slow."""
+        self.predict({spec.name: _sample(spec) for spec in self.inputs})
+
+
+def _sample(spec: TensorSpec) -> np.ndarray:
+    shape = tuple(1 if dim < 0 else dim for dim in spec.shape)
+    if spec.dtype.kind == "O":  # BYTES: strings
+        return np.full(shape, "", dtype=object)
+    return np.zeros(shape, dtype=spec.dtype)

@@ -63,3 +63,32 @@ def zipmap_classifier(path: Path) -> None:
     features = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.2]], dtype=np.float32)
     model = LogisticRegression().fit(features, [0, 1, 0])
     path.write_bytes(to_onnx(model, features, target_opset=17).SerializeToString())
+
+
+def string_input_model(path: Path) -> None:
+    """Strings in and out: `word` (tensor(string) [N, 2]) -> `code` (INT64, a LabelEncoder: setosa 0, versicolor 1,
+    virginica 2, anything else -1) and `echo` (the words as they came)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    encoder = helper.make_node(
+        "LabelEncoder",
+        ["word"],
+        ["code"],
+        domain="ai.onnx.ml",
+        keys_strings=["setosa", "versicolor", "virginica"],
+        values_int64s=[0, 1, 2],
+        default_int64=-1,
+    )
+    graph = helper.make_graph(
+        [encoder, helper.make_node("Identity", ["word"], ["echo"])],
+        "words",
+        [helper.make_tensor_value_info("word", TensorProto.STRING, ["batch", 2])],
+        [
+            helper.make_tensor_value_info("code", TensorProto.INT64, ["batch", 2]),
+            helper.make_tensor_value_info("echo", TensorProto.STRING, ["batch", 2]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    model.ir_version = 8
+    onnx.save_model(model, str(path))

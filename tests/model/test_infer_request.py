@@ -1,6 +1,6 @@
 """The one entry point for decoding infer requests: a well-formed request decodes to the same `InferRequest` on the
-fast path and through the full parser, over every numeric datatype and several layouts; every other form and every
-mistake takes the full parser, and a mistake gets the full parser's status and message."""
+fast path and through the full parser, over every datatype (BYTES strings too) and several layouts; every other form
+and every mistake takes the full parser, and a mistake gets the full parser's status and message."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ from model_server.settings import Settings
 from tests.model.test_http_api import BAD_REQUESTS, ROW, tensor
 from tests.model.test_request_decoder import BREAST_CANCER, MAX_ROWS, MIXED, MIXED_MISTAKES, body
 
-NUMERIC_DATATYPES = sorted(V2_TO_NUMPY)  # every V2 datatype but BYTES, which the server does not take
+DATATYPES = sorted(V2_TO_NUMPY)  # every V2 datatype, BYTES (strings) among them
+# Strings JSON writes with escapes, unicode past the BMP and NUL among them; both paths must read them alike.
+STRINGS = ["", "setosa", "Iris-versicolor", "ünïcödé", 'quote " and back\\slash', "tab\t newline\n", "🌸", "\u0000"]
 # -1 is a dynamic dimension: rows first, as most models have, and inner ones as a tokenizer's output has.
 LAYOUTS = [(-1, 3), (-1, -1), (-1,), (-1, 2, 2), (2, 3), (3,), (1, -1)]
 SEEDS = range(3)
@@ -53,6 +55,8 @@ def spec(name: str, datatype: str, shape: tuple[int, ...]) -> TensorSpec:
 def values(rng: random.Random, datatype: str, count: int) -> list:
     """`count` JSON values a `datatype` input holds, the dtype's extremes among them when there is room."""
     dtype = V2_TO_NUMPY[datatype]
+    if dtype.kind == "O":
+        return [rng.choice(STRINGS) + str(rng.randint(0, 9)) * rng.randint(0, 1) for _ in range(count)]
     if dtype.kind == "b":
         return [rng.random() < 0.5 for _ in range(count)]
     drawn: list[int | float]
@@ -113,7 +117,7 @@ def full_parser_calls(monkeypatch) -> list[bytes]:
 
 
 OUTPUTS = (spec("label", "INT64", (-1,)), spec("scores", "FP32", (-1, 2)))
-ONE_INPUT_CASES = [(datatype, layout, seed) for datatype in NUMERIC_DATATYPES for layout in LAYOUTS for seed in SEEDS]
+ONE_INPUT_CASES = [(datatype, layout, seed) for datatype in DATATYPES for layout in LAYOUTS for seed in SEEDS]
 
 
 @pytest.mark.parametrize("datatype, layout, seed", ONE_INPUT_CASES)
@@ -133,9 +137,7 @@ def test_a_well_formed_request_decodes_the_same_on_both_paths(datatype, layout, 
 def test_several_inputs_of_any_datatypes_decode_the_same_on_both_paths(seed, full_parser_calls):
     rng = random.Random(seed)
     names = ("a", "b", "c")[: rng.randint(2, 3)]
-    signature = ModelSignature(
-        tuple(spec(name, rng.choice(NUMERIC_DATATYPES), rng.choice(LAYOUTS)) for name in names), OUTPUTS
-    )
+    signature = ModelSignature(tuple(spec(name, rng.choice(DATATYPES), rng.choice(LAYOUTS)) for name in names), OUTPUTS)
     model = loaded(signature)
     request_body = body(random_request(rng, signature))
     fast = model.decoder.decode(request_body)
@@ -146,6 +148,8 @@ def test_several_inputs_of_any_datatypes_decode_the_same_on_both_paths(seed, ful
     assert full_parser_calls == []
 
 
+TEXT = ModelSignature((spec("text", "BYTES", (-1, 2)),), OUTPUTS)
+WORDS = {"name": "text", "datatype": "BYTES", "shape": [1, 2], "data": ["setosa", "🌸"]}
 UINT64 = ModelSignature((spec("n", "UINT64", (-1, 1)),), OUTPUTS)
 LARGEST_UINT64 = {"name": "n", "datatype": "UINT64", "shape": [1, 1], "data": [2**64 - 1]}
 OTHER_VALID_FORMS = {
@@ -153,6 +157,7 @@ OTHER_VALID_FORMS = {
     "an unknown field": (BREAST_CANCER, {"inputs": [tensor(ROW)], "extra": 1}),
     "parameters not an object": (BREAST_CANCER, {"inputs": [tensor(ROW)], "parameters": 5}),
     "UINT64 past int64": (UINT64, {"inputs": [LARGEST_UINT64]}),
+    "nested strings": (TEXT, {"inputs": [{**WORDS, "shape": [2, 2], "data": [["a", "b"], ["c", "d"]]}]}),
 }
 
 
@@ -168,6 +173,14 @@ def test_other_valid_forms_take_the_full_parser_and_get_its_result(signature, re
 MISTAKES = {
     **{name: (BREAST_CANCER, request_body, expected) for name, (request_body, expected) in BAD_REQUESTS.items()},
     **{name: (MIXED, request_body, "") for name, request_body in MIXED_MISTAKES.items()},
+    "numbers for BYTES": (TEXT, {"inputs": [{**WORDS, "data": ["a", 1]}]}, "must hold only strings (BYTES)"),
+    "null for BYTES": (TEXT, {"inputs": [{**WORDS, "data": [None, "a"]}]}, "must hold only strings (BYTES)"),
+    "uneven nested strings": (
+        TEXT, {"inputs": [{**WORDS, "shape": [2, 2], "data": [["a", "b"], ["c"]]}]}, "nested list of uneven lengths"
+    ),
+    "too few strings": (TEXT, {"inputs": [{**WORDS, "data": ["a"]}]}, "has 1 values but shape [1, 2] needs 2"),
+    "invalid UTF-8 in a string": (TEXT, b'{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1, 2], '
+                                  b'"data": ["a", "\xed\xa0\x80"]}]}', "not valid JSON"),
     "invalid UTF-8 in parameters": (
         BREAST_CANCER, b'{"parameters": {"a": "\xed\xa0\x80"}, "inputs": [%s]}' % body(tensor(ROW)), "not valid JSON"
     ),

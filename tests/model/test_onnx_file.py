@@ -13,8 +13,6 @@ from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
 from tests.model.onnx_models import external_data_model, string_label_classifier
 
-# ONNX Runtime's type names, as the server maps them, and strings.
-ORT_TO_V2 = {**ONNX_TO_V2, "tensor(string)": "BYTES"}
 ARTIFACT = Path(__file__).resolve().parents[2] / "model" / "artifacts" / "breast-cancer.onnx"
 
 
@@ -29,7 +27,7 @@ def test_inputs_and_outputs_are_those_onnx_runtime_reports(tmp_path):
         read = read_onnx(path)
 
         def reported(nodes):
-            return [(n.name, ORT_TO_V2[n.type], [d if isinstance(d, int) else -1 for d in n.shape]) for n in nodes]
+            return [(n.name, ONNX_TO_V2[n.type], [d if isinstance(d, int) else -1 for d in n.shape]) for n in nodes]
 
         def ours(values):
             return [(v.name, ELEM_TYPE_TO_V2[v.elem_type], list(v.shape)) for v in values]
