@@ -7,7 +7,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 PORT ?= 8080
 
-.PHONY: venv check format test render stack-file preview up destroy toolchain cluster cluster-down serve image base-image lock bench bench-engine bench-cluster bench-render bench-model-change promote diff clean
+.PHONY: venv check format test render stack-file preview up destroy toolchain cluster cluster-down serve models image base-image lock bench bench-engine bench-cluster bench-render bench-model-change promote diff clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt model/requirements.in
@@ -92,6 +92,11 @@ $(MODEL_ARTIFACT): | venv
 	$(PY) model/train.py --out $@
 serve: venv $(MODEL_ARTIFACT)
 	PYTHONPATH=model PORT=$(PORT) MODEL_PATH=$(MODEL_ARTIFACT) $(PY) -m model_server
+
+# The example models, reproducibly (model/train.py: fixed seeds, data sets scikit-learn ships): models/<name>.onnx,
+# the files stack configs name. models/breast-cancer.onnx is the same bytes as $(MODEL_ARTIFACT), which the image bakes.
+models: venv
+	$(PY) model/train.py --all models
 
 # Our server against MLServer 1.7 (its own venv), pinned to one core with wrk on the other (docs/benchmarks.md).
 BENCH_VENV := .venv-bench
