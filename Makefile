@@ -86,12 +86,22 @@ preview: stack-file $(ENGINE_DEPS)
 destroy: stack-file $(ENGINE_DEPS)
 	$(PY) -m tools.deploy destroy --stack $(STACK)
 
-# The model server, locally without Docker (docs/model-server.md); trains the example model first if it is missing.
+# The model server, locally without Docker (docs/model-server.md). What to serve, first given first:
+#   MODEL_DIR=dir        a model artifact directory (manifest.json); name and version from its manifest
+#   MODEL_PATH=file.onnx one ONNX file, from the command line or the environment (`MODEL_PATH=x.onnx make serve`)
+#   MODEL=iris           models/iris.onnx (MODEL=path/to/file.onnx: that file)
+#   nothing              the example model, trained first if it is missing
+# A file is served under its file name (MODEL_NAME=... to choose another). The server refuses MODEL_DIR and
+# MODEL_PATH together, saying so.
 MODEL_ARTIFACT := model/artifacts/breast-cancer.onnx
+MODEL_DIR ?=
+MODEL_PATH ?= $(if $(MODEL_DIR),,$(if $(MODEL),$(if $(filter %.onnx,$(MODEL)),$(MODEL),models/$(MODEL).onnx),$(MODEL_ARTIFACT)))
+MODEL_NAME ?= $(if $(MODEL_PATH),$(basename $(notdir $(MODEL_PATH))))
 $(MODEL_ARTIFACT): | venv
 	$(PY) model/train.py --out $@
-serve: venv $(MODEL_ARTIFACT)
-	PYTHONPATH=model PORT=$(PORT) MODEL_PATH=$(MODEL_ARTIFACT) $(PY) -m model_server
+serve: venv $(filter $(MODEL_ARTIFACT),$(MODEL_PATH))
+	PYTHONPATH=model PORT=$(PORT) $(if $(MODEL_DIR),MODEL_DIR=$(MODEL_DIR)) $(if $(MODEL_PATH),MODEL_PATH=$(MODEL_PATH)) \
+		$(if $(MODEL_NAME),MODEL_NAME=$(MODEL_NAME)) $(PY) -m model_server
 
 # The example models, reproducibly (model/train.py: fixed seeds, data sets scikit-learn ships): models/<name>.onnx,
 # the files stack configs name. models/breast-cancer.onnx is the same bytes as $(MODEL_ARTIFACT), which the image bakes.
