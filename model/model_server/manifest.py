@@ -10,14 +10,19 @@ The Pulumi program builds one (`write_artifact`) to package a model apart from t
 checks one (`verify`) before it loads the graph (MODEL_DIR). docs/model-server.md is the contract between them.
 Standard library only, so both can import it: the server image ships no `onnx`, the program needs none.
 Every error is a `ManifestError` whose message is one line naming the file at fault.
+
+    python -m model_server.manifest write MODEL.onnx DIRECTORY --name NAME --version VERSION
+    python -m model_server.manifest verify DIRECTORY
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -238,3 +243,31 @@ def _tensors(data: dict, key: str, bad) -> tuple[Tensor, ...]:
             raise bad(f"{key}[{index}] must be {{'name': str, 'datatype': str, 'shape': [int, ...]}}")
         tensors.append(Tensor(name=item["name"], datatype=item["datatype"], shape=tuple(item["shape"])))
     return tuple(tensors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`write` an artifact directory or `verify` one from the command line; exit 1 with one line on a bad one."""
+    parser = argparse.ArgumentParser(prog="python -m model_server.manifest", description="model artifact directories")
+    commands = parser.add_subparsers(dest="command", required=True)
+    write = commands.add_parser("write", help="copy MODEL.onnx and its external data into DIRECTORY, with a manifest")
+    write.add_argument("model", type=Path)
+    write.add_argument("directory", type=Path)
+    write.add_argument("--name", required=True)
+    write.add_argument("--version", required=True)
+    check = commands.add_parser("verify", help="check every file DIRECTORY's manifest.json lists")
+    check.add_argument("directory", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "write":
+            written = write_artifact(args.model, args.directory, args.name, args.version)
+        else:
+            written = verify(args.directory)
+    except ManifestError as error:
+        print(f"manifest: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(written.to_json(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

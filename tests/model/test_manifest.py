@@ -145,11 +145,22 @@ def test_a_zipmap_output_is_refused_with_the_export_option_that_fixes_it(tmp_pat
         manifest.build_manifest(tmp_path / "zipmap.onnx", "m", "1")
 
 
+def test_the_command_line_writes_and_verifies_a_directory(tmp_path, capsys):
+    assert manifest.main(["write", str(ARTIFACT), str(tmp_path / "art"), "--name", "cancer", "--version", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == {"breast-cancer.onnx": _sha256(ARTIFACT)}
+    assert manifest.main(["verify", str(tmp_path / "art")]) == 0
+    (tmp_path / "art" / "breast-cancer.onnx").write_bytes(b"changed")
+    assert manifest.main(["verify", str(tmp_path / "art")]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("manifest: ") and "breast-cancer.onnx: checksum mismatch" in line
+
+
 def test_the_module_needs_only_the_standard_library():
     # The Pulumi program imports it without onnx, onnxruntime or numpy installed.
     import ast
 
-    allowed = {"__future__", "hashlib", "json", "os", "shutil", "mmap", "collections", "dataclasses", "pathlib"}
+    allowed = {"__future__", "argparse", "hashlib", "json", "os", "shutil", "sys", "mmap", "collections", "dataclasses",
+               "pathlib"}  # fmt: skip
     for module in ("manifest.py", "onnx_file.py"):
         tree = ast.parse((ARTIFACT.parents[1] / "model_server" / module).read_text())
         imported = {
