@@ -41,11 +41,14 @@ class ModelSignature:
     input_by_name: dict[str, TensorSpec] = field(init=False, repr=False, compare=False)
     output_by_name: dict[str, TensorSpec] = field(init=False, repr=False, compare=False)
     output_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    #: The BYTES (string) outputs, which the response writes as lists: one set lookup per output on the hot path.
+    bytes_outputs: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_by_name", {spec.name: spec for spec in self.inputs})
         object.__setattr__(self, "output_by_name", {spec.name: spec for spec in self.outputs})
         object.__setattr__(self, "output_names", tuple(spec.name for spec in self.outputs))
+        object.__setattr__(self, "bytes_outputs", frozenset(s.name for s in self.outputs if s.datatype == "BYTES"))
 
 
 class InferRequest(NamedTuple):
@@ -225,17 +228,17 @@ def infer_response(
 ) -> bytes:
     """The V2 JSON response for one request: the requested outputs, with model name, version and request id."""
     outputs = []
+    bytes_outputs = signature.bytes_outputs
     for name in request.outputs:
-        spec = signature.output_by_name[name]
         array = np.ascontiguousarray(results[name])
         data = array.reshape(-1)
         outputs.append(
             {
                 "name": name,
-                "datatype": spec.datatype,
+                "datatype": signature.output_by_name[name].datatype,
                 "shape": array.shape,
                 # BYTES: orjson writes no object arrays, so the strings go as a list (ONNX Runtime's are str).
-                "data": data.tolist() if spec.dtype.kind == "O" else data,
+                "data": data.tolist() if name in bytes_outputs else data,
             }
         )
     response = {"model_name": model_name, "model_version": model_version, "outputs": outputs}
