@@ -11,6 +11,7 @@ invalid config or object (one line per problem on stderr), 2 bad command-line ar
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,5 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if report.problems else 0
 
 
+def exit_now(status: int) -> NoReturn:
+    """End the command at once, its output flushed.
+
+    A normal exit frees the parsed schemas, both validators and the Pulumi SDK's state object by object: 0.3-0.8 s
+    after a 50-model render on this machine, for memory the operating system reclaims anyway. Everything the
+    render wrote is closed by now, checkov has finished or been stopped, the SDK's worker threads have ended, and
+    the only exit handler registered (logging's) has no log handler to flush.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
