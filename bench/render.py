@@ -13,8 +13,8 @@ build/bench/render.json with the date, the machine and its load average.
 `--repeat` keeps the fastest of that many runs (the machine is shared); `--profile` runs the N-model render once
 more under cProfile and prints where its time went (build/bench/render.prof for pstats or snakeviz).
 `--baseline REV` also times the render of git revision REV (its tools and program, exported from git, run by this
-venv's Python and checkov), each of its runs right before the same run of this tree, so that both see the same load;
-the table then shows the two side by side.
+venv's Python and checkov), each of its runs paired with one of this tree's (which goes first alternates), so both
+see the same load; the table then shows the two side by side.
 """
 
 from __future__ import annotations
@@ -113,14 +113,15 @@ def render_command(project: Path, stack: str, out: Path) -> list[str]:
 def time_render(tmp: Path, models: int, repeat: int, baseline: Tree | None = None) -> Row:
     """The fastest of ``repeat`` renders of a ``models``-model stack: wall seconds, and that run's CPU seconds.
 
-    With ``baseline``, each run of this tree follows the same run of the baseline's, which gets its own Row.
+    With ``baseline``, each run of this tree is paired with a run of the baseline's (which goes first alternates), and
+    the baseline gets its own Row.
     """
     stack = f"bench{models}"
     trees = {"": Tree(REPO)} | ({"baseline-": baseline} if baseline else {})
     projects = {name: scratch_project(tmp / f"{name}{stack}", stack, models, tree.root) for name, tree in trees.items()}
     best = {name: (float("inf"), 0.0) for name in trees}
     for attempt in range(repeat):
-        for name in sorted(trees, reverse=True):  # the baseline first
+        for name in sorted(trees, reverse=attempt % 2 == 0):  # the baseline first, then this tree first: no order wins
             command = render_command(projects[name], stack, tmp / f"out-{name}{stack}-{attempt}")
             cpu_before = _children_cpu()
             start = time.monotonic()
