@@ -178,9 +178,9 @@ def exit_now(status: int) -> NoReturn:
     """End the command at once, its output flushed.
 
     A normal exit frees the parsed schemas, both validators and the Pulumi SDK's state (185 MB) object by object:
-    0.4-1.2 s after a 50-model render at a load of 5 here, for memory the operating system reclaims anyway. Everything the
-    render wrote is closed by now, checkov has finished or been stopped, the SDK's worker threads have ended, and
-    the only exit handler registered (logging's) has no log handler to flush.
+    0.4-1.2 s after a 50-model render at a load of 5 here, for memory the operating system reclaims anyway.
+    Everything the render wrote is closed by now, checkov has finished or been stopped, the SDK's worker threads
+    have ended, and the only exit handler registered (logging's) has no log handler to flush.
     """
     sys.stdout.flush()
     sys.stderr.flush()
