@@ -69,7 +69,7 @@ toolchain:
 # a node) plus the local image builder. Idempotent; `make cluster-down` stops it by pid and removes .cluster/.
 NODE ?=
 cluster: venv toolchain
-	$(PY) -m tools.cluster up $(if $(NODE),--node $(NODE))
+	$(PY) -m tools.cluster up $(if $(NODE),--node $(NODE)) $(if $(NODES),--nodes $(NODES))
 cluster-down: venv
 	$(PY) -m tools.cluster down
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from tools.cluster import builder, containerd, control_plane, kwok_node, real_node
 from tools.cluster.layout import NODE_NAME, Layout, Ports, binary, default_layout
-from tools.cluster.node_layout import NodeLayout
+from tools.cluster.node_layout import MAX_NODES, NodeLayout
 from tools.cluster.processes import ClusterError, running_pid, stop
 
 NODE_KINDS = ("real", "kwok")
@@ -48,7 +48,7 @@ def choose_node(requested: str | None) -> tuple[str, str]:
     return ("real", reason) if can_run else ("kwok", reason)
 
 
-def up(layout: Layout, requested_node: str | None, ports: Ports) -> None:
+def up(layout: Layout, requested_node: str | None, ports: Ports, nodes: int | None = None) -> None:
     _check_toolchain()
     started = time.monotonic()
     layout.base.mkdir(parents=True, exist_ok=True)
@@ -56,6 +56,8 @@ def up(layout: Layout, requested_node: str | None, ports: Ports) -> None:
     node, why = (running, "already running") if running and not requested_node else choose_node(requested_node)
     if running and node != running:
         raise ClusterError(f"a {running} node runs already; `make cluster-down` first to start a {node} node")
+    if nodes not in (None, 1) and node != "real":
+        raise ClusterError(f"NODES={nodes} needs real nodes; a {node} cluster has one node")
     if node == "real":
         containerd.check_socket_path(NodeLayout(layout))
     print(f"cluster: starting a {node} node ({why})")
@@ -64,12 +66,18 @@ def up(layout: Layout, requested_node: str | None, ports: Ports) -> None:
     layout.node_kind_file.write_text(node + "\n")
     if node == "real":
         real_node.start_real_node(layout, ports, api, certs)
+        if nodes == 2:
+            real_node.start_second_node(layout, ports, api, certs)
+        elif nodes == 1:
+            real_node.stop_second_node(layout, api)
     else:
         kwok_node.start_kwok_node(layout, ports, api)
     builder.start_builder(layout)
     builder.push_local_base()
+    names = [n.name for n in real_node.running_nodes(layout)] if node == "real" else [NODE_NAME]
     print(
-        f"cluster: ready in {time.monotonic() - started:.0f} s ({node} node {NODE_NAME}); "
+        f"cluster: ready in {time.monotonic() - started:.0f} s ({node} node{'s' if len(names) > 1 else ''} "
+        f"{', '.join(names)}); "
         f"use it with: export KUBECONFIG={layout.kubeconfig}"
     )
 
@@ -92,7 +100,7 @@ def _components() -> list[str]:
 
 def status(layout: Layout) -> int:
     running = 0
-    for name in [*reversed(_components()), *real_node.COMPONENTS]:
+    for name in [*reversed(_components()), *real_node.COMPONENTS, *real_node.SECOND_NODE_COMPONENTS]:
         pid = running_pid(layout, name)
         running += pid is not None
         print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
@@ -115,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument(
         "--node", choices=NODE_KINDS, default=None, help="the node kind (default: real where this machine allows it)"
     )
+    up_parser.add_argument(
+        "--nodes",
+        type=int,
+        choices=range(1, MAX_NODES + 1),
+        default=None,
+        help="real nodes: 2 adds a second kubelet (for drains), 1 removes it (default: as running)",
+    )
     sub.add_parser("down", help="stop the cluster and remove its state")
     sub.add_parser("status", help="which components run")
     args = parser.parse_args(argv)
@@ -126,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         # pid files (seen here with a test and a benchmark run side by side).
         with _exclusive(layout):
             if args.command == "up":
-                up(layout, args.node, Ports())
+                up(layout, args.node, Ports(), args.nodes)
             else:
                 down(layout)
     except ClusterError as error:

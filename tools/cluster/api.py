@@ -79,3 +79,11 @@ class Api:
             return False
         conditions = node.get("status", {}).get("conditions", [])
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    def delete_node(self, name: str) -> None:
+        """Deletes a Node object (its pods are then removed by the control plane); a missing one is fine."""
+        try:
+            self.request("DELETE", f"/api/v1/nodes/{name}")
+        except ApiError as error:
+            if error.status != 404:
+                raise

@@ -149,22 +149,22 @@ def start_containerd(node: NodeLayout) -> None:
     containerd = binary(CONTAINERD)
     if containerd is None:
         raise ClusterError("containerd is not installed (apt-get install containerd)")
-    if running_pid(layout, CONTAINERD) is None:
+    if running_pid(layout, node.daemon(CONTAINERD)) is None:
         check_socket_path(node)
         restrict_oom, note = oom_config()
         if note:
             print(f"cluster: {note}")
         config = write_config(node, restrict_oom)
         node.containerd_socket.unlink(missing_ok=True)
-        start(layout, CONTAINERD, [containerd, "--config", str(config), "--log-level", "warn"])
+        start(layout, node.daemon(CONTAINERD), [containerd, "--config", str(config), "--log-level", "warn"])
     cri = Cri(node.containerd_socket)
-    wait_until(layout, CONTAINERD, cri.answers, START_TIMEOUT, "containerd's CRI")
+    wait_until(layout, node.daemon(CONTAINERD), cri.answers, START_TIMEOUT, f"{node.daemon(CONTAINERD)}'s CRI")
     pause_image.ensure_imported(ctr_command(node), node.pause_build)
 
 
 def remove_everything(node: NodeLayout) -> None:
     """Removes every pod (through the CRI: CNI DEL included), then any container or task left in any namespace."""
-    if running_pid(node.cluster, CONTAINERD) is None:
+    if running_pid(node.cluster, node.daemon(CONTAINERD)) is None:
         return
     try:
         Cri(node.containerd_socket).remove_all_pods()
@@ -194,7 +194,7 @@ def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 def stop_containerd(node: NodeLayout) -> bool:
     """Stops containerd by pid, then what outlives it by design: shims and containers (after a crash, say)."""
-    stopped = stop(node.cluster, CONTAINERD)
+    stopped = stop(node.cluster, node.daemon(CONTAINERD))
     _kill_leftover_containers(node)
     _kill_leftover_shims(node)
     return stopped

@@ -57,11 +57,11 @@ def unmount_under(base: Path) -> list[str]:
     return [f"{point}: {failed.get(point, 'still mounted')}" for point in mounts_under(base)]
 
 
-def remove_kubepods_cgroups(root: Path = CGROUP_ROOT) -> list[str]:
-    """Removes the kubelet's `kubepods` cgroup tree from every hierarchy; returns those still in use."""
+def remove_kubepods_cgroups(root: Path = CGROUP_ROOT, tree_name: str = KUBEPODS) -> list[str]:
+    """Removes a kubelet's cgroup tree (`kubepods`, or node 2's root) from every hierarchy; returns those in use."""
     left = []
     for hierarchy in root.iterdir() if root.is_dir() else ():
-        tree = hierarchy / KUBEPODS
+        tree = hierarchy / tree_name
         if not tree.is_dir():
             continue
         # Leaves first: a cgroup can only be removed once its children are.
@@ -71,6 +71,21 @@ def remove_kubepods_cgroups(root: Path = CGROUP_ROOT) -> list[str]:
             except OSError as error:
                 left.append(f"{directory}: {error.strerror}")
     return left
+
+
+def create_cgroup_root(name: str, root: Path = CGROUP_ROOT) -> None:
+    """Creates the cgroup `name` ("/ml-platform-node-2") in every hierarchy: a kubelet's `cgroupRoot` must exist.
+
+    In cgroup v1 a new cpuset has no CPUs or memory nodes until given its parent's, and no task could join it.
+    """
+    for hierarchy in root.iterdir() if root.is_dir() else ():
+        if not hierarchy.is_dir() or hierarchy.is_symlink() or not (hierarchy / "cgroup.procs").exists():
+            continue
+        directory = hierarchy / name.strip("/")
+        directory.mkdir(exist_ok=True)
+        for setting in ("cpuset.cpus", "cpuset.mems"):
+            if (directory / setting).exists() and not (directory / setting).read_text().strip():
+                (directory / setting).write_text((hierarchy / setting).read_text())
 
 
 def record_absent_host_dirs(record: Path) -> None:

@@ -15,10 +15,10 @@ from tools.cluster import kubeconfig, pki
 from tools.cluster.control_plane import Pki
 from tools.cluster.layout import HOST, NODE_NAME, binary
 from tools.cluster.node_layout import (
+    ALL_POD_SUBNETS,
     KUBE_PROXY_HEALTHZ_PORT,
     KUBE_PROXY_METRICS_PORT,
     NODE_IP,
-    POD_SUBNET,
     NodeLayout,
 )
 from tools.cluster.processes import ClusterError, port_is_free, running_pid, start, wait_until
@@ -38,10 +38,11 @@ def config(node: NodeLayout, kubeconfig_path: str) -> dict:
         "healthzBindAddress": f"{HOST}:{KUBE_PROXY_HEALTHZ_PORT}",
         "metricsBindAddress": f"{HOST}:{KUBE_PROXY_METRICS_PORT}",
         "mode": "iptables",
-        # Traffic from outside the pod subnet to a Service is masqueraded; from a pod, it keeps its source.
-        "clusterCIDR": POD_SUBNET,
+        # Traffic from outside the pods' subnets to a Service is masqueraded; from a pod, it keeps its source. One
+        # kube-proxy serves both nodes: they share this host's iptables, so a second one would only rewrite its rules.
+        "clusterCIDR": ALL_POD_SUBNETS,
         "detectLocalMode": "ClusterCIDR",
-        "nodePortAddresses": [POD_SUBNET],
+        "nodePortAddresses": [ALL_POD_SUBNETS],
         "iptables": {"localhostNodePorts": False, "masqueradeAll": False, "syncPeriod": "30s", "minSyncPeriod": "1s"},
         "conntrack": {
             "maxPerCore": 0,

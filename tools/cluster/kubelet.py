@@ -1,4 +1,4 @@
-"""The kubelet (v1.34, from the toolchain) on containerd's CRI, registered as the cluster's one node.
+"""The kubelet (v1.34, from the toolchain) on containerd's CRI: the cluster's node, and the second one a drain adds.
 
 Configured for this kind of machine: cgroup v1 with the cgroupfs driver (no systemd), swap tolerated, and all its
 files under `.cluster/`. It serves on the node's bridge address (the API server calls it there for logs, exec and
@@ -13,11 +13,11 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
-from tools.cluster import kubeconfig, node_sysctls, pki
+from tools.cluster import host_cleanup, kubeconfig, node_sysctls, pki
 from tools.cluster.api import Api
 from tools.cluster.control_plane import Pki
-from tools.cluster.layout import CLUSTER_DOMAIN, HOST, NODE_NAME, binary
-from tools.cluster.node_layout import KUBELET_HEALTHZ_PORT, KUBELET_PORT, NODE_IP, NodeLayout
+from tools.cluster.layout import CLUSTER_DOMAIN, HOST, binary
+from tools.cluster.node_layout import KUBELET_PORT, NodeLayout
 from tools.cluster.processes import ClusterError, port_is_free, running_pid, start, wait_until
 
 KUBELET = "kubelet"
@@ -34,27 +34,27 @@ class KubeletCerts:
 
 
 def make_certs(node: NodeLayout, certs: Pki) -> KubeletCerts:
-    directory = node.cluster.pki
+    directory, kubelet = node.cluster.pki, node.daemon(KUBELET)
     return KubeletCerts(
         client=pki.issue(
-            certs.ca, directory, "kubelet-client", f"system:node:{NODE_NAME}", "system:nodes", client=True
+            certs.ca, directory, f"{kubelet}-client", f"system:node:{node.name}", "system:nodes", client=True
         ),
         serving=pki.issue(
-            certs.ca, directory, "kubelet-serving", NODE_NAME, server=True, dns=(NODE_NAME,), ips=(NODE_IP,)
+            certs.ca, directory, f"{kubelet}-serving", node.name, server=True, dns=(node.name,), ips=(node.node_ip,)
         ),
     )
 
 
 def config(node: NodeLayout, certs: Pki, kubelet_certs: KubeletCerts) -> dict:
     """The KubeletConfiguration (v1beta1)."""
-    return {
+    settings: dict = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
-        "address": NODE_IP,
+        "address": node.node_ip,
         "port": KUBELET_PORT,
         "readOnlyPort": 0,
         "healthzBindAddress": HOST,
-        "healthzPort": KUBELET_HEALTHZ_PORT,
+        "healthzPort": node.kubelet_healthz_port,
         "tlsCertFile": str(kubelet_certs.serving.cert),
         "tlsPrivateKeyFile": str(kubelet_certs.serving.key),
         "rotateCertificates": False,
@@ -90,11 +90,14 @@ def config(node: NodeLayout, certs: Pki, kubelet_certs: KubeletCerts) -> dict:
         "registerNode": True,
         "serializeImagePulls": False,
     }
+    if node.cgroup_root:
+        settings["cgroupRoot"] = node.cgroup_root
+    return settings
 
 
-def _healthz_ok() -> bool:
+def _healthz_ok(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://{HOST}:{KUBELET_HEALTHZ_PORT}/healthz", timeout=2) as response:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=2) as response:
             return response.read() == b"ok"
     except OSError:
         return False
@@ -102,34 +105,37 @@ def _healthz_ok() -> bool:
 
 def start_kubelet(node: NodeLayout, server: str, certs: Pki, api: Api) -> float | None:
     """Starts the kubelet (if not running) and waits until the node is Ready; returns seconds to Ready if started."""
-    layout = node.cluster
+    layout, kubelet = node.cluster, node.daemon(KUBELET)
     kubelet_certs = make_certs(node, certs)
-    if running_pid(layout, KUBELET) is None:
-        for host, port in ((NODE_IP, KUBELET_PORT), (HOST, KUBELET_HEALTHZ_PORT)):
+    if running_pid(layout, kubelet) is None:
+        for host, port in ((node.node_ip, KUBELET_PORT), (HOST, node.kubelet_healthz_port)):
             if not port_is_free(host, port):
-                raise ClusterError(f"kubelet: port {host}:{port} is taken by another process")
-        kc = kubeconfig.write(layout.kubeconfigs / "kubelet.kubeconfig", server, certs.ca.cert, kubelet_certs.client)
+                raise ClusterError(f"{kubelet}: port {host}:{port} is taken by another process")
+        kc = kubeconfig.write(layout.kubeconfigs / f"{kubelet}.kubeconfig", server, certs.ca.cert, kubelet_certs.client)
+        node.pod_resolv_conf.parent.mkdir(parents=True, exist_ok=True)
         node.pod_resolv_conf.write_text("# No cluster DNS in the local cluster (tools/cluster/kubelet.py).\n")
         node.pod_logs.mkdir(parents=True, exist_ok=True)
         node.kubelet_root.mkdir(parents=True, exist_ok=True)
         node.kubelet_config.write_text(json.dumps(config(node, certs, kubelet_certs), indent=2) + "\n")
         node_sysctls.save(node.sysctl_snapshot)
+        if node.cgroup_root:
+            host_cleanup.create_cgroup_root(node.cgroup_root)
         started = time.monotonic()
         start(
             layout,
-            KUBELET,
+            kubelet,
             [
                 str(binary(KUBELET)),
                 f"--config={node.kubelet_config}",
                 f"--kubeconfig={kc}",
                 f"--root-dir={node.kubelet_root}",
-                f"--hostname-override={NODE_NAME}",
-                f"--node-ip={NODE_IP}",
+                f"--hostname-override={node.name}",
+                f"--node-ip={node.node_ip}",
                 f"--node-labels={NODE_LABELS}",
             ],
         )
     else:
         started = None
-    wait_until(layout, KUBELET, _healthz_ok, READY_TIMEOUT, "kubelet /healthz")
-    wait_until(layout, KUBELET, lambda: api.node_ready(NODE_NAME), READY_TIMEOUT, f"node {NODE_NAME} Ready")
+    wait_until(layout, kubelet, lambda: _healthz_ok(node.kubelet_healthz_port), READY_TIMEOUT, f"{kubelet} /healthz")
+    wait_until(layout, kubelet, lambda: api.node_ready(node.name), READY_TIMEOUT, f"node {node.name} Ready")
     return None if started is None else time.monotonic() - started

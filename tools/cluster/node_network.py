@@ -1,4 +1,4 @@
-"""The pods' network: the project's own bridge (`mlp0`, 10.88.0.1/16) and the CNI configuration that uses it.
+"""The pods' network: a bridge per node (`mlp0`, 10.88.0.1/16; node 2: `mlp1`, 10.89.0.1/16) and its CNI config.
 
 The bridge is created here, with its gateway address, before the kubelet starts, because that address is the
 node's InternalIP (the kubelet refuses a loopback one, and eth0's must not be used). The CNI bridge plugin then
@@ -13,50 +13,47 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shlex
 import subprocess
 
 from tools.cluster.layout import SERVICE_CIDR
-from tools.cluster.node_layout import (
-    BRIDGE,
-    CNI_NETWORK,
-    NODE_IP,
-    POD_SUBNET,
-    PREFIX_LENGTH,
-    NodeLayout,
-)
+from tools.cluster.node_layout import BRIDGE, BRIDGES, CNI_NETWORK, PREFIX_LENGTH, NodeLayout
 from tools.cluster.processes import ClusterError
 
-# Pod-to-pod traffic crosses the host's FORWARD chain (br_netfilter), whose policy Docker sets to DROP: accepted.
-# Anything else a pod sends through the host (to eth0's side) is dropped, whatever the chain's policy.
-FORWARD_RULES = (
-    [
-        "FORWARD",
-        "-i",
-        BRIDGE,
-        "-o",
-        BRIDGE,
-        "-m",
-        "comment",
-        "--comment",
-        f"ml-platform: pod to pod on {BRIDGE}",
-        "-j",
-        "ACCEPT",
-    ],
-    [
-        "FORWARD",
-        "-i",
-        BRIDGE,
-        "!",
-        "-o",
-        BRIDGE,
-        "-m",
-        "comment",
-        "--comment",
-        f"ml-platform: pods never leave {BRIDGE}",
-        "-j",
-        "DROP",
-    ],
-)
+
+# Pod-to-pod traffic crosses the host's FORWARD chain (br_netfilter), whose policy Docker sets to DROP: accepted,
+# on one node's bridge or between the two nodes' bridges. Anything else a pod sends through the host (to eth0's
+# side) is dropped, whatever the chain's policy.
+def forward_rules(bridge: str) -> tuple[list[str], ...]:
+    return (
+        [
+            "FORWARD",
+            "-i",
+            bridge,
+            "-o",
+            BRIDGES,
+            "-m",
+            "comment",
+            "--comment",
+            f"ml-platform: pod to pod from {bridge}",
+            "-j",
+            "ACCEPT",
+        ],
+        [
+            "FORWARD",
+            "-i",
+            bridge,
+            "!",
+            "-o",
+            BRIDGES,
+            "-m",
+            "comment",
+            "--comment",
+            f"ml-platform: pods never leave {bridge}",
+            "-j",
+            "DROP",
+        ],
+    )
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -66,16 +63,16 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def bridge_exists() -> bool:
-    return _ip("link", "show", "dev", BRIDGE, check=False).returncode == 0
+def bridge_exists(bridge: str = BRIDGE) -> bool:
+    return _ip("link", "show", "dev", bridge, check=False).returncode == 0
 
 
-def _check_subnet_is_free() -> None:
+def _check_subnet_is_free(node: NodeLayout) -> None:
     """Refuses to start when another interface or route already uses the pod subnet (a VPN, podman's cni0...)."""
-    ours = ipaddress.ip_network(POD_SUBNET)
+    ours = ipaddress.ip_network(node.pod_subnet)
     for route in json.loads(_ip("-j", "route", "show", "table", "all").stdout or "[]"):
         dst, dev = route.get("dst", ""), route.get("dev")
-        if dev == BRIDGE or dst in ("", "default") or ":" in dst:
+        if dev == node.bridge or dst in ("", "default") or ":" in dst:
             continue
         try:
             network = ipaddress.ip_network(dst, strict=False)
@@ -83,38 +80,43 @@ def _check_subnet_is_free() -> None:
             continue
         if network.overlaps(ours):
             raise ClusterError(
-                f"the pod subnet {POD_SUBNET} is in use on this machine ({dst} via {dev}); "
-                "free it or change POD_SUBNET in tools/cluster/node_layout.py"
+                f"the pod subnet {node.pod_subnet} is in use on this machine ({dst} via {dev}); "
+                "free it or change NodeLayout.pod_subnet in tools/cluster/node_layout.py"
             )
 
 
-def create_bridge() -> None:
-    """Creates the bridge with the node's address (idempotent) and routes the Service range onto it."""
-    if not bridge_exists():
-        _check_subnet_is_free()
-        _ip("link", "add", "name", BRIDGE, "type", "bridge")
-    addresses = json.loads(_ip("-j", "addr", "show", "dev", BRIDGE).stdout or "[]")
+def create_bridge(node: NodeLayout) -> None:
+    """Creates the node's bridge with its address (idempotent); node 1's also carries the Service range's route."""
+    bridge, node_ip = node.bridge, node.node_ip
+    if not bridge_exists(bridge):
+        _check_subnet_is_free(node)
+        _ip("link", "add", "name", bridge, "type", "bridge")
+    addresses = json.loads(_ip("-j", "addr", "show", "dev", bridge).stdout or "[]")
     have = {info.get("local") for entry in addresses for info in entry.get("addr_info", [])}
-    if NODE_IP not in have:
-        _ip("addr", "add", f"{NODE_IP}/{PREFIX_LENGTH}", "dev", BRIDGE)
-    _ip("link", "set", "dev", BRIDGE, "up")
-    _ip("route", "replace", SERVICE_CIDR, "dev", BRIDGE, "src", NODE_IP)
+    if node_ip not in have:
+        _ip("addr", "add", f"{node_ip}/{PREFIX_LENGTH}", "dev", bridge)
+    _ip("link", "set", "dev", bridge, "up")
+    if node.index == 1:
+        _ip("route", "replace", SERVICE_CIDR, "dev", bridge, "src", node_ip)
     # Inserted in reverse, so that the ACCEPT ends up above the DROP, both above Docker's and kube-proxy's rules.
-    for rule in reversed(FORWARD_RULES):
+    for rule in reversed(forward_rules(bridge)):
         if _iptables("-C", *rule).returncode != 0:
             result = _iptables("-I", *rule)
             if result.returncode != 0:
                 raise ClusterError(f"iptables -I {' '.join(rule)} failed: {result.stderr.strip()}")
 
 
-def delete_bridge() -> bool:
-    """Removes the bridge (its addresses and routes go with it) and our FORWARD rules. True if it existed."""
-    for rule in FORWARD_RULES:
-        while _iptables("-D", *rule).returncode == 0:
-            pass
-    if not bridge_exists():
+def delete_bridge(node: NodeLayout) -> bool:
+    """Removes the node's bridge (its addresses and routes go with it) and FORWARD rules. True if it existed."""
+    # Every FORWARD rule of ours for this bridge, found by its comment: also those an older version wrote.
+    listed = _iptables("-S", "FORWARD").stdout.splitlines()
+    for line in listed:
+        words = shlex.split(line)
+        if words[:2] == ["-A", "FORWARD"] and "ml-platform:" in " ".join(words) and words[2:4] == ["-i", node.bridge]:
+            _iptables("-D", *words[1:])
+    if not bridge_exists(node.bridge):
         return False
-    _ip("link", "delete", "dev", BRIDGE)
+    _ip("link", "delete", "dev", node.bridge)
     return True
 
 
@@ -130,13 +132,13 @@ def write_cni_config(node: NodeLayout) -> None:
         "plugins": [
             {
                 "type": "bridge",
-                "bridge": BRIDGE,
+                "bridge": node.bridge,
                 "isGateway": True,
                 "ipMasq": False,
                 "hairpinMode": True,
                 "ipam": {
                     "type": "host-local",
-                    "ranges": [[{"subnet": POD_SUBNET, "gateway": NODE_IP}]],
+                    "ranges": [[{"subnet": node.pod_subnet, "gateway": node.node_ip}]],
                     "routes": [{"dst": "0.0.0.0/0"}],
                     "dataDir": str(node.cni_ipam_dir),
                 },

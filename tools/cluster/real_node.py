@@ -36,7 +36,7 @@ from tools.cluster import (
 from tools.cluster.api import Api
 from tools.cluster.control_plane import APISERVER, Pki
 from tools.cluster.layout import HOST, NODE_NAME, Layout, Ports, binary
-from tools.cluster.node_layout import BRIDGE, CNI_BIN_DIRS, CNI_PLUGINS, NodeLayout
+from tools.cluster.node_layout import CNI_BIN_DIRS, CNI_PLUGINS, NodeLayout
 from tools.cluster.processes import ClusterError, running_pid, stop
 
 # Daemon names, in the order they are stopped.
@@ -45,6 +45,11 @@ COMPONENTS: tuple[str, ...] = (
     kube_proxy.KUBE_PROXY,
     kubelet.KUBELET,
     containerd.CONTAINERD,
+)
+# The second node's own daemons (it shares node 1's kube-proxy and metrics-server), in the order they are stopped.
+SECOND_NODE = 2
+SECOND_NODE_COMPONENTS: tuple[str, ...] = tuple(
+    NodeLayout.daemon_of(name, SECOND_NODE) for name in (kubelet.KUBELET, containerd.CONTAINERD)
 )
 TOOLCHAIN_BINARIES = (kubelet.KUBELET, kube_proxy.KUBE_PROXY, metrics_server.METRICS_SERVER)
 HOST_COMMANDS = ("containerd", "ctr", "runc", "ip", "iptables", "iptables-save", "iptables-restore", "gcc")
@@ -116,13 +121,17 @@ def start_real_node(layout: Layout, ports: Ports, api: Api, certs: Pki, claim: n
     _check_apiserver_flags(layout)
     if not node.owner_mark.exists() or claim.owner() != layout.base.resolve():
         note = node_claim.settle(
-            claim, layout, COMPONENTS, lambda dead: stop_real_node(dead, claim, owned=True), node_network.bridge_exists
+            claim,
+            layout,
+            (*COMPONENTS, *SECOND_NODE_COMPONENTS),
+            lambda dead: stop_real_node(dead, claim, owned=True),
+            node_network.bridge_exists,
         )
         if note:
             print(note)
         node.owner_mark.write_text("This cluster's real node owns the bridge, its iptables chains and mounts.\n")
     host_cleanup.record_absent_host_dirs(node.host_dirs_record)
-    node_network.create_bridge()
+    node_network.create_bridge(node)
     node_network.write_cni_config(node)
     containerd.start_containerd(node)
     seconds_to_ready = kubelet.start_kubelet(node, server, certs, api)
@@ -130,6 +139,51 @@ def start_real_node(layout: Layout, ports: Ports, api: Api, certs: Pki, claim: n
         print(f"cluster: node {NODE_NAME} Ready {seconds_to_ready:.1f} s after the kubelet started")
     kube_proxy.start_kube_proxy(node, server, certs)
     metrics_server.start_metrics_server(node, server, certs, api)
+
+
+def running_nodes(layout: Layout) -> list[NodeLayout]:
+    """The real nodes whose kubelet runs, node 1 first."""
+    nodes = [NodeLayout(layout, index) for index in (1, SECOND_NODE)]
+    return [node for node in nodes if running_pid(layout, node.daemon(kubelet.KUBELET)) is not None]
+
+
+def start_second_node(layout: Layout, ports: Ports, api: Api, certs: Pki) -> None:
+    """Adds node 2 (its own containerd, kubelet and bridge) to a cluster whose real node runs; idempotent.
+
+    A drain needs somewhere to move pods to. Node 1's kube-proxy and metrics-server serve both nodes: they share
+    this host's iptables, and metrics-server asks every node's kubelet at its InternalIP.
+    """
+    if not NodeLayout(layout).owner_mark.exists() or running_pid(layout, kubelet.KUBELET) is None:
+        raise ClusterError("a second node joins a running real node: `make cluster NODE=real` first")
+    node = NodeLayout(layout, SECOND_NODE)
+    node.base.mkdir(parents=True, exist_ok=True)
+    node_network.create_bridge(node)
+    node_network.write_cni_config(node)
+    containerd.start_containerd(node)
+    seconds_to_ready = kubelet.start_kubelet(node, f"https://{HOST}:{ports.apiserver}", certs, api)
+    if seconds_to_ready is not None:
+        print(f"cluster: node {node.name} Ready {seconds_to_ready:.1f} s after the kubelet started")
+
+
+def stop_second_node(layout: Layout, api: Api | None = None) -> list[str]:
+    """Stops node 2 and undoes its host state (pods, mounts, cgroups, bridge); deletes its Node object if `api`."""
+    node = NodeLayout(layout, SECOND_NODE)
+    if not node.base.exists():
+        return []
+    stopped = [name for name in SECOND_NODE_COMPONENTS[:1] if stop(layout, name)]
+    containerd.remove_everything(node)
+    if containerd.stop_containerd(node):
+        stopped.append(node.daemon(containerd.CONTAINERD))
+    problems = [f"still mounted: {line}" for line in host_cleanup.unmount_under(node.base)]
+    problems += [f"cgroup left: {line}" for line in host_cleanup.remove_kubepods_cgroups(tree_name=node.name)]
+    if node_network.delete_bridge(node):
+        stopped.append(f"bridge {node.bridge}")
+    for problem in problems:
+        print(f"cluster: {node.name} teardown: {problem}", file=sys.stderr)
+    if api is not None:
+        api.delete_node(node.name)
+    shutil.rmtree(node.base, ignore_errors=True)
+    return stopped
 
 
 def stop_real_node(layout: Layout, claim: node_claim.Claim | None = None, owned: bool = False) -> list[str]:
@@ -141,7 +195,8 @@ def stop_real_node(layout: Layout, claim: node_claim.Claim | None = None, owned:
     """
     claim = claim or node_claim.Claim()
     node = NodeLayout(layout)
-    stopped = [name for name in COMPONENTS[:-1] if stop(layout, name)]
+    stopped = stop_second_node(layout)
+    stopped += [name for name in COMPONENTS[:-1] if stop(layout, name)]
     holder = claim.owner()
     if not owned and (not node.owner_mark.exists() or holder not in (None, layout.base.resolve())):
         # No real node here (a kwok cluster, or none), or its host state was taken over by another clone's
@@ -162,8 +217,8 @@ def stop_real_node(layout: Layout, claim: node_claim.Claim | None = None, owned:
         if error:
             problems.append(error)
     problems += iptables_cleanup.remove_node_rules()
-    if node_network.delete_bridge():
-        stopped.append(f"bridge {BRIDGE}")
+    if node_network.delete_bridge(node):
+        stopped.append(f"bridge {node.bridge}")
     problems += [f"could not restore {name}" for name in node_sysctls.restore(node.sysctl_snapshot)]
     for problem in problems:
         print(f"cluster: real node teardown: {problem}", file=sys.stderr)
