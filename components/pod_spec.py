@@ -139,6 +139,9 @@ def topology_spread(model: str, track: str) -> list[k8s.core.v1.TopologySpreadCo
     """Spread one track's pods over zones (best effort) and nodes (enforced)."""
     selector = k8s.meta.v1.LabelSelectorArgs(match_labels=track_selector(model, track))
     # pod-template-hash: count only pods of the same rollout, so a rolling update does not skew the spread.
+    # nodeTaintsPolicy Honor: a cordoned node (tainted unschedulable) is no domain. Counted (the default, Ignore),
+    # a drained node's zero pods skew every other node: on a two-node cluster the drain's replacement pod would stay
+    # Pending, and the drain stuck behind the PodDisruptionBudget (tests/cluster/test_real_rollout.py drains one).
     return [
         k8s.core.v1.TopologySpreadConstraintArgs(
             max_skew=1,
@@ -147,6 +150,7 @@ def topology_spread(model: str, track: str) -> list[k8s.core.v1.TopologySpreadCo
             when_unsatisfiable="ScheduleAnyway",
             label_selector=selector,
             match_label_keys=["pod-template-hash"],
+            node_taints_policy="Honor",
         ),
         k8s.core.v1.TopologySpreadConstraintArgs(
             max_skew=1,
@@ -154,6 +158,7 @@ def topology_spread(model: str, track: str) -> list[k8s.core.v1.TopologySpreadCo
             when_unsatisfiable="DoNotSchedule",
             label_selector=selector,
             match_label_keys=["pod-template-hash"],
+            node_taints_policy="Honor",
         ),
     ]
 

@@ -276,6 +276,8 @@ def test_production_spreads_pods_over_zones_and_nodes():
     for constraint in constraints.values():
         assert constraint["maxSkew"] == 1
         assert constraint["labelSelector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+        # A cordoned node is no domain, so a drain's replacement pods can be placed.
+        assert constraint["nodeTaintsPolicy"] == "Honor"
 
 
 def test_secret_env_is_referenced_from_a_secret_never_inlined():
