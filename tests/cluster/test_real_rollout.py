@@ -4,14 +4,16 @@ probes that probe, an HPA that reads real CPU.
 In order, on one project copy and its state: `pulumi up` serves the model's own predictions through the Service and
 a pod turns Ready only after its warm-up; a version change under steady load fails no request; the HPA adds pods
 under CPU load and removes them after the stack's (shortened) stabilization window; a canary's life under load
-fails no request; a drain of a prod-shaped stack (skipped: one node). Load goes from loopback through
-bench/cluster_load.py's forwarder to the pods' own addresses on the bridge, never to another host.
+fails no request; a drain of a prod-shaped stack onto a second node fails no request either. Load goes from
+loopback through bench/cluster_load.py's forwarder to the pods' own addresses on the bridges, never to another host.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +23,12 @@ import pytest
 
 from bench.cluster_load import Load, ServiceForwarder, example_rows, infer_body
 from tests.cluster.predictions import assert_same_predictions
-from tools.cluster.layout import ROOT
+from tests.cluster.real_node_fixtures import cluster_command
+from tools.cluster.layout import NODE_NAME, ROOT
 from tools.scratch_project import Project
 
 NAMESPACE = "ml-dev"
+PROD_NAMESPACE = "ml-prod"
 MODEL = "breast-cancer"
 MODEL_FILE = ROOT / "model" / "artifacts" / f"{MODEL}.onnx"
 SELECTOR = f"app.kubernetes.io/name={MODEL}"
@@ -67,18 +71,18 @@ def forwarder(real_project: Project, real_cluster_kubeconfig: Path) -> Iterator[
         yield forward
 
 
-def pods(project: Project) -> list[dict[str, Any]]:
-    return project.kube_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
+def pods(project: Project, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+    return project.kube_json("pods", "-n", namespace, "-l", SELECTOR)["items"]
 
 
 def timestamp(value: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(value)
 
 
-def ready_pods(project: Project) -> list[dict[str, Any]]:
+def ready_pods(project: Project, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
     return [
         p
-        for p in pods(project)
+        for p in pods(project, namespace)
         if not p["metadata"].get("deletionTimestamp")
         and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
     ]
@@ -204,13 +208,82 @@ def test_a_canary_added_promoted_and_removed_under_load_fails_no_request(real_pr
     assert names == [MODEL]
 
 
-@pytest.mark.skip(
-    reason=(
-        "needs a second node: the local cluster runs one kubelet (ml-platform-node), and a second kubelet on the same "
-        "machine would need its own containerd, bridge, pod CIDR and ports, which tools/cluster does not provide yet. "
-        "On one node `kubectl drain` evicts every pod and no node can take them, so the PodDisruptionBudget "
-        "(minAvailable) just blocks the drain: nothing moves and no zero-failure claim can be tested."
+@pytest.fixture()
+def second_node(real_project: Project) -> Iterator[str]:
+    """A second kubelet on this machine (`make cluster NODES=2`), removed again at the end."""
+    added = cluster_command("up", "--nodes", "2", timeout=300)
+    assert added.returncode == 0, added.stderr
+    try:
+        yield f"{NODE_NAME}-2"
+    finally:
+        real_project.kubectl("uncordon", NODE_NAME, check=False)
+        removed = cluster_command("up", "--nodes", "1", timeout=300)
+        assert removed.returncode == 0, removed.stderr
+
+
+def test_a_drain_of_a_prod_shaped_stack_respects_the_pdb_and_fails_no_request(
+    real_project: Project, real_cluster_kubeconfig: Path, second_node: str
+):
+    """prod, promoted from dev and sized for this machine (2 pods, one per node, a PDB of maxUnavailable 1): a
+    drain of the first node moves its pod to the second under load, one at a time, and no request fails."""
+    promoted = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.promote",
+            "--from",
+            "dev",
+            "--to",
+            "prod",
+            "--project-dir",
+            str(real_project.path),
+        ],
+        cwd=ROOT,
+        env=real_project.env,
+        capture_output=True,
+        text=True,
     )
-)
-def test_a_drain_of_a_prod_shaped_stack_respects_the_pdb_and_fails_no_request():
-    pass
+    assert promoted.returncode == 0, promoted.stderr
+
+    def fit_this_machine(config: dict[str, Any]) -> None:
+        # Production's rules (digest, spread over nodes, PDB) with what two 2-CPU nodes hold.
+        config["ml-platform:defaults"]["replicas"] = {"min": 2, "max": 2}
+        config["ml-platform:defaults"]["resources"] = {"cpu": "250m", "memory": "256Mi"}
+
+    real_project.edit_stack("prod", fit_this_machine)
+    real_project.action("up", "prod")
+    try:
+        pdb = real_project.kube_json("pdb", MODEL, "-n", PROD_NAMESPACE)
+        assert pdb["spec"]["maxUnavailable"] == 1
+        placed = {p["spec"]["nodeName"] for p in pods(real_project, PROD_NAMESPACE)}
+        assert placed == {NODE_NAME, second_node}, f"prod's pods are not spread over both nodes: {placed}"
+
+        with ServiceForwarder(real_cluster_kubeconfig, PROD_NAMESPACE, MODEL) as forward:
+            fewest: list[int] = []
+            forward.observers.append(lambda _, endpoints: fewest.append(len(endpoints)))
+            load = Load(
+                forward.url, MODEL, infer_body(example_rows(1)), workers=4, rate=ROLLOUT_RATE, max_seconds=170
+            ).start()
+            try:
+                drained = real_project.kubectl(
+                    "drain", NODE_NAME, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=150s", check=False
+                )
+                # Until the moved pod serves from the second node, and a little more.
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    serving = ready_pods(real_project, PROD_NAMESPACE)
+                    if len(serving) == 2 and {p["spec"]["nodeName"] for p in serving} == {second_node}:
+                        break
+                    time.sleep(0.5)
+                time.sleep(3)
+            finally:
+                result = load.stop()
+        assert drained.returncode == 0, drained.stderr
+        assert f"evicting pod {PROD_NAMESPACE}/" in drained.stdout + drained.stderr
+        serving = ready_pods(real_project, PROD_NAMESPACE)
+        assert [p["spec"]["nodeName"] for p in serving] == [second_node] * 2, "the drained pod did not move"
+        assert result.ok > 0 and result.failed == 0, f"{result.failed} of {result.sent} failed: {result.failures}"
+        # maxUnavailable 1 of 2: a pod always served while the other moved.
+        assert fewest and min(fewest) >= 1, f"the Service had no ready endpoint during the drain: {min(fewest)}"
+    finally:
+        real_project.action("destroy", "prod", check=False)
