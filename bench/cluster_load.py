@@ -29,6 +29,7 @@ import httpx
 import numpy as np
 
 from tools.cluster.layout import binary
+from tools.cluster.processes import stop_child
 
 # Every wait and every load here ends by itself.
 PROXY_START_TIMEOUT = 15
@@ -60,12 +61,7 @@ class KubeProxy:
     def close(self) -> None:
         if hasattr(self, "client"):
             self.client.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_child(self.process)
 
 
 @dataclass

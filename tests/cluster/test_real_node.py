@@ -33,6 +33,7 @@ from tools.cluster.layout import NODE_NAME, Layout, binary
 from tools.cluster.node_claim import Claim as NodeClaim
 from tools.cluster.node_layout import BRIDGE, NodeLayout
 from tools.cluster.pause_image import IMAGE as PAUSE_IMAGE
+from tools.cluster.processes import stop_child
 
 # One namespace per session: a previous session's may still be terminating on a cluster that stays up.
 NAMESPACE = f"real-node-test-{uuid.uuid4().hex[:6]}"
@@ -173,12 +174,7 @@ class PortForward:
         self.url = f"http://127.0.0.1:{self.local_port}"
 
     def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_child(self.process)
 
 
 def test_the_pod_runs_the_image_pulled_by_digest(server_pod, model_image):

@@ -148,3 +148,14 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def stop_child(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stops a child this process started and holds (a `kubectl proxy`, a port-forward): SIGTERM, SIGKILL after
+    `grace` seconds, and reaps it."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
