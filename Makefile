@@ -7,7 +7,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 PORT ?= 8080
 
-.PHONY: venv check format test render stack-file preview up destroy toolchain cluster cluster-down serve models image base-image lock bench bench-engine bench-cluster bench-render bench-model-change promote diff clean
+.PHONY: venv torch-venv check format test render stack-file preview up destroy toolchain cluster cluster-down serve models image base-image lock bench bench-engine bench-cluster bench-render bench-model-change promote diff clean
 
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt model/requirements.in
@@ -30,6 +30,18 @@ $(POLICY_VENV)/.installed: policy/requirements.txt
 	test -x $(POLICY_VENV)/bin/python || $(PYTHON) -m venv $(POLICY_VENV)
 	$(POLICY_VENV)/bin/pip install -q --disable-pip-version-check -r policy/requirements.txt
 	touch $@
+
+# PyTorch's exporter, for the real-export test: one venv per machine, outside the clone (about 5 GB, 3 minutes).
+TORCH_VENV := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ml-platform/torch-2.15.0
+$(TORCH_VENV)/.installed: requirements-torch.txt
+	test -x $(TORCH_VENV)/bin/python || $(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-torch.txt
+	touch $@
+torch-venv: $(TORCH_VENV)/.installed
+# The tests use it where it was built (a user's own TORCH_PYTHON wins).
+ifneq ($(wildcard $(TORCH_VENV)/.installed),)
+export TORCH_PYTHON ?= $(TORCH_VENV)/bin/python
+endif
 
 # The cluster tests (tests/cluster) also need `make toolchain` and `.ci/provision`; without them they skip, saying so.
 test: venv $(CHECKOV_VENV)/.installed $(POLICY_VENV)/.installed
