@@ -125,7 +125,8 @@ def real_cluster(pytestconfig: pytest.Config, clusters: ClusterSession) -> Itera
     running_kind = layout.node_kind_file.read_text().strip() if layout.node_kind_file.exists() else None
     cluster = RealCluster(
         layout=layout,
-        started_here=running_kind != "real",
+        # Started by this session: from nothing, switched from kwok, or by an earlier module (clusters.started).
+        started_here=running_kind != "real" or clusters.started,
         sysctls_before=host_sysctls(),
         host_dirs_before={d: d.exists() for d in host_cleanup.HOST_DIRS},
     )

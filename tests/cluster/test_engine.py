@@ -22,7 +22,9 @@ from tools.scratch_project import Project
 DEV_NAMESPACE = "ml-dev"
 PROD_NAMESPACE = "ml-prod"
 MODEL = "breast-cancer"
-DIGEST_REF = re.compile(r"^127\.0\.0\.1:5000/breast-cancer@sha256:[0-9a-f]{64}$")
+# The dev stack's one runtime, and the model's own small image (delivered by an init container).
+RUNTIME_REF = re.compile(r"^127\.0\.0\.1:5000/model-server@sha256:[0-9a-f]{64}$")
+MODEL_REF = re.compile(rf"^127\.0\.0\.1:5000/models/{MODEL}@sha256:[0-9a-f]{{64}}$")
 TRACEBACK = "Traceback (most recent call last)"
 
 
@@ -65,32 +67,32 @@ def test_a_stack_that_breaks_a_rule_fails_the_preview_naming_the_rule_and_the_ob
 def test_up_builds_pushes_and_deploys_every_object_at_its_floor(project: Project):
     result = project.action("up", "dev")
     outputs = project.outputs("dev")
-    image = outputs["models"][MODEL]["image"]
-    assert DIGEST_REF.match(image), image
-    # The image is in the registry under that digest: docker-build pushed it.
-    name, digest = image.split("@")
-    manifest = subprocess.run(
-        [
-            "curl",
-            "-fsI",
-            "-H",
-            "Accept: application/vnd.oci.image.index.v1+json, "
-            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
-            f"http://127.0.0.1:5000/v2/breast-cancer/manifests/{digest}",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert manifest.returncode == 0, manifest.stderr
-    assert objects_in(project, DEV_NAMESPACE) == [
-        "Deployment/breast-cancer",
-        "HorizontalPodAutoscaler/breast-cancer",
-        "NetworkPolicy/breast-cancer",
-        "Service/breast-cancer",
-        "ServiceAccount/breast-cancer",
-    ], result.stdout
+    image, model_image = outputs["models"][MODEL]["image"], outputs["models"][MODEL]["modelImage"]
+    assert RUNTIME_REF.match(image), image
+    assert MODEL_REF.match(model_image), model_image
+    # Both are in the registry under their digests: docker-build pushed them.
+    for reference in (image, model_image):
+        repository, digest = reference.removeprefix("127.0.0.1:5000/").split("@")
+        manifest = subprocess.run(
+            [
+                "curl",
+                "-fsI",
+                "-H",
+                "Accept: application/vnd.oci.image.index.v1+json, "
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+                f"http://127.0.0.1:5000/v2/{repository}/manifests/{digest}",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert manifest.returncode == 0, f"{reference}: {manifest.stderr}"
+    kinds = ("Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "Service", "ServiceAccount")
+    assert objects_in(project, DEV_NAMESPACE) == sorted(
+        f"{kind}/{name}" for name in outputs["models"] for kind in kinds
+    ), result.stdout
     live = deployment(project, DEV_NAMESPACE)
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == image
+    assert live["spec"]["template"]["spec"]["initContainers"][0]["image"] == model_image
     # The new local backend reused the committed salt: `pulumi up` left the stack file as it was.
     assert (project.path / "Pulumi.dev.yaml").read_text() == (ROOT / "Pulumi.dev.yaml").read_text()
     hpa = project.kube_json("hpa", MODEL, "-n", DEV_NAMESPACE)
@@ -117,21 +119,29 @@ def test_promotion_reads_the_real_outputs_and_prod_is_admitted_with_the_digest(p
         text=True,
     )
     assert promoted.returncode == 0, promoted.stderr
-    image = project.outputs("dev")["models"][MODEL]["image"]
-    assert project.stack_config("prod")["config"]["ml-platform:models"][MODEL]["image"] == image
+    released = project.outputs("dev")["models"][MODEL]
+    prod = project.stack_config("prod")["config"]
+    # Both digests move: the shared runtime, and the model's own image.
+    assert prod["ml-platform:runtime"]["image"] == released["image"]
+    assert prod["ml-platform:models"][MODEL]["model"]["image"] == released["modelImage"]
     project.action("up", "prod")
     live = deployment(project, PROD_NAMESPACE)
-    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == image
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == released["image"]
+    assert live["spec"]["template"]["spec"]["initContainers"][0]["image"] == released["modelImage"]
     # A production rollout starts at the HPA's floor, not at the API's default of one pod.
     assert live["spec"]["replicas"] == 3
     assert live["status"]["readyReplicas"] == 3
 
 
 def test_a_canary_is_added_promoted_and_removed_by_up(project: Project):
-    image = project.outputs("dev")["models"][MODEL]["image"]
+    model_image = project.outputs("dev")["models"][MODEL]["modelImage"]
 
     def add_canary(config):
-        config["ml-platform:models"][MODEL]["canary"] = {"version": "1.1.0", "image": image, "weight": 50}
+        config["ml-platform:models"][MODEL]["canary"] = {
+            "version": "1.1.0",
+            "model": {"image": model_image},
+            "weight": 50,
+        }
 
     project.edit_stack("dev", add_canary)
     project.action("up", "dev")
@@ -144,8 +154,7 @@ def test_a_canary_is_added_promoted_and_removed_by_up(project: Project):
         model = config["ml-platform:models"][MODEL]
         canary = model.pop("canary")
         model["version"] = canary["version"]
-        model.pop("build", None)
-        model["image"] = canary["image"]
+        model["model"] = canary["model"]
 
     project.edit_stack("dev", promote_canary)
     project.action("up", "dev")

@@ -30,7 +30,8 @@ from tools.scratch_project import Project
 NAMESPACE = "ml-dev"
 PROD_NAMESPACE = "ml-prod"
 MODEL = "breast-cancer"
-MODEL_FILE = ROOT / "model" / "artifacts" / f"{MODEL}.onnx"
+# The file the dev stack delivers (models/), not the one baked into the runtime image for bring-your-own-image.
+MODEL_FILE = ROOT / "models" / f"{MODEL}.onnx"
 SELECTOR = f"app.kubernetes.io/name={MODEL}"
 # A few hundred requests a second at most, and every load ends by itself.
 ROLLOUT_RATE = 60
@@ -179,17 +180,20 @@ def test_the_hpa_adds_pods_under_cpu_load_and_removes_them_after_the_window(real
 
 
 def test_a_canary_added_promoted_and_removed_under_load_fails_no_request(real_project, forwarder):
-    image = real_project.outputs("dev")["models"][MODEL]["image"]
+    model_image = real_project.outputs("dev")["models"][MODEL]["modelImage"]
 
     def add_canary(config: dict[str, Any]) -> None:
-        config["ml-platform:models"][MODEL]["canary"] = {"version": "1.1.0", "image": image, "weight": 50}
+        config["ml-platform:models"][MODEL]["canary"] = {
+            "version": "1.1.0",
+            "model": {"image": model_image},
+            "weight": 50,
+        }
 
     def promote_canary(config: dict[str, Any]) -> None:
         model = config["ml-platform:models"][MODEL]
         canary = model.pop("canary")
         model["version"] = canary["version"]
-        model.pop("build", None)
-        model["image"] = canary["image"]
+        model["model"] = canary["model"]
 
     load = Load(
         forwarder.url, MODEL, infer_body(example_rows(1)), workers=4, rate=ROLLOUT_RATE, max_seconds=175
@@ -246,7 +250,8 @@ def test_a_drain_of_a_prod_shaped_stack_respects_the_pdb_and_fails_no_request(
     assert promoted.returncode == 0, promoted.stderr
 
     def fit_this_machine(config: dict[str, Any]) -> None:
-        # Production's rules (digest, spread over nodes, PDB) with what two 2-CPU nodes hold.
+        # Production's rules (digests, spread over nodes, PDB) with what two 2-CPU nodes hold: one model, 2 pods.
+        config["ml-platform:models"] = {MODEL: config["ml-platform:models"][MODEL]}
         config["ml-platform:defaults"]["replicas"] = {"min": 2, "max": 2}
         config["ml-platform:defaults"]["resources"] = {"cpu": "250m", "memory": "256Mi"}
 
