@@ -13,6 +13,7 @@ from typing import cast
 
 import pulumi
 import pulumi_docker_build as docker_build
+from pulumi.output import UNKNOWN
 
 from components.config import BuildConfig, RegistryConfig
 
@@ -131,7 +132,18 @@ class ModelImage(pulumi.ComponentResource):
         )
         # The digest is only known once pushed; deploying `<repo>@<digest>` pins the exact image, never a moving tag.
         # (docker-build's `ref` output is `<repo>:<tag>@<digest>`: the tag in it would be noise.)
-        self.image_ref: pulumi.Output[str] = pulumi.Output.concat(
-            repository_name(args.registry, args.repository), "@", self.image.digest
-        )
+        repository = repository_name(args.registry, args.repository)
+        self.image_ref: pulumi.Output[str] = self.image.digest.apply(lambda digest: pinned(repository, digest))
         self.register_outputs({"imageName": self.image_name, "imageRef": self.image_ref})
+
+
+def pinned(repository: str, digest: str) -> str:
+    """`<repository>@<digest>`; unknown in a preview that does not build.
+
+    docker-build reports an empty digest, not an unknown one, when a preview skips the build of a changed image
+    (seen with a model image whose file changed under the same tag): `<repository>@` would reach the Deployment's
+    diff and fail the policy pack's image rule. Unknown is what the value is until `pulumi up` pushes.
+    """
+    if not digest and pulumi.runtime.is_dry_run():
+        return cast(str, UNKNOWN)
+    return f"{repository}@{digest}"

@@ -127,3 +127,19 @@ def test_the_named_builder_is_used():
 def test_without_a_builder_docker_build_chooses_its_default():
     registered, _ = image(BuildConfig(context="./model"), RegistryConfig(server="localhost:5001"))
     assert "builder" not in one(registered, IMAGE)
+
+
+def test_an_empty_digest_in_a_preview_is_unknown_not_a_reference_without_digest(monkeypatch):
+    # docker-build leaves the digest empty, not unknown, when a preview skips the build of a changed image.
+    import pulumi
+    from pulumi.output import UNKNOWN
+
+    from components.model_image import pinned
+
+    monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: True)
+    assert pinned("127.0.0.1:5000/models/iris", "") is UNKNOWN
+    digest = "sha256:" + "a" * 64
+    assert pinned("127.0.0.1:5000/models/iris", digest) == f"127.0.0.1:5000/models/iris@{digest}"
+    # An update never hides a missing digest: the reference stays incomplete, and the policy pack names it.
+    monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: False)
+    assert pinned("127.0.0.1:5000/models/iris", "") == "127.0.0.1:5000/models/iris@"
