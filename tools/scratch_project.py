@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,13 @@ class Project:
         """`make up|preview|destroy|refresh`'s command line (tools/deploy.py's), for `stack`."""
         self.pulumi("stack", "select", "--create", "--non-interactive", stack)
         return self.pulumi(*pulumi_args(action, stack, list(extra), project_dir=self.path), check=check)
+
+    def promote(self, from_stack: str, to_stack: str) -> subprocess.CompletedProcess[str]:
+        """`make promote FROM=... TO=...` in the copy: FROM's deployed digests written into TO's stack file."""
+        command = ["-m", "tools.promote", "--from", from_stack, "--to", to_stack, "--project-dir", str(self.path)]
+        return subprocess.run(
+            [sys.executable, *command], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=TIMEOUT
+        )
 
     def outputs(self, stack: str) -> dict[str, Any]:
         return json.loads(self.pulumi("stack", "output", "--json", "--stack", stack).stdout)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -111,13 +110,7 @@ def test_a_second_preview_has_no_changes_even_after_the_replica_count_moved(proj
 
 
 def test_promotion_reads_the_real_outputs_and_prod_is_admitted_with_the_digest(project: Project):
-    promoted = subprocess.run(
-        [sys.executable, "-m", "tools.promote", "--from", "dev", "--to", "prod", "--project-dir", str(project.path)],
-        cwd=ROOT,
-        env=project.env,
-        capture_output=True,
-        text=True,
-    )
+    promoted = project.promote("dev", "prod")
     assert promoted.returncode == 0, promoted.stderr
     released = project.outputs("dev")["models"][MODEL]
     prod = project.stack_config("prod")["config"]

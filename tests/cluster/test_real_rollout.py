@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,23 +228,7 @@ def test_a_drain_of_a_prod_shaped_stack_respects_the_pdb_and_fails_no_request(
 ):
     """prod, promoted from dev and sized for this machine (2 pods, one per node, a PDB of maxUnavailable 1): a
     drain of the first node moves its pod to the second under load, one at a time, and no request fails."""
-    promoted = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.promote",
-            "--from",
-            "dev",
-            "--to",
-            "prod",
-            "--project-dir",
-            str(real_project.path),
-        ],
-        cwd=ROOT,
-        env=real_project.env,
-        capture_output=True,
-        text=True,
-    )
+    promoted = real_project.promote("dev", "prod")
     assert promoted.returncode == 0, promoted.stderr
 
     def fit_this_machine(config: dict[str, Any]) -> None:
