@@ -28,6 +28,7 @@ import pytest
 from tools.cluster import builder, control_plane, host_cleanup, node_sysctls, real_node
 from tools.cluster.__main__ import REQUIRED_BINARIES
 from tools.cluster.layout import ROOT, Layout, binary, default_layout
+from tools.cluster.node_layout import NodeLayout
 from tools.cluster.processes import ClusterError, running_pid
 from tools.cluster.session import ClusterSession
 
@@ -137,8 +138,16 @@ def real_cluster(pytestconfig: pytest.Config, clusters: ClusterSession) -> Itera
         if "runs already" in str(error):
             pytest.skip(str(error))
         pytest.fail(str(error))
-    if cluster.started_here:
+    if running_kind != "real":
         cluster.measured["cluster up, from nothing"] = f"{time.monotonic() - started:.1f} s"
+    if cluster.started_here:
+        # An earlier module may have started the node: what the host had before is what the node recorded then.
+        node = NodeLayout(layout)
+        if node.sysctl_snapshot.exists():
+            cluster.sysctls_before.update(json.loads(node.sysctl_snapshot.read_text()))
+        if node.host_dirs_record.exists():
+            created = set(json.loads(node.host_dirs_record.read_text()))
+            cluster.host_dirs_before.update({d: str(d) not in created for d in host_cleanup.HOST_DIRS})
     ready = re.search(r"Ready ([\d.]+) s after the kubelet started", clusters.last_output)
     if ready:
         cluster.measured["node Ready after the kubelet started"] = f"{ready.group(1)} s"
