@@ -3,8 +3,9 @@
 Uses kubernetes-validate's strict schemas: an unknown apiVersion/kind or an unknown field is an error.
 Each schema is read and compiled once per process (`tools.schema_cache`), not once per object and version.
 A compiled (Rust) validator passes the valid objects; jsonschema checks every other one and words its error.
-The supported range runs from ``OLDEST_SUPPORTED`` to the newest version the installed
-kubernetes-validate ships, so upgrading that package widens the range without a code change.
+The supported range runs from conventions' ``OLDEST_SUPPORTED_KUBERNETES`` (also the stack config's floor) to the
+newest version the installed kubernetes-validate ships, so upgrading that package widens the range without a code
+change.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import jsonschema
 from kubernetes_validate import utils as kv
 from packaging.version import Version
 
+from conventions import OLDEST_SUPPORTED_KUBERNETES
+
 # Schema problems name an object exactly as policy violations do: `Kind namespace/name`.
 from policy.violation import object_ref
 from tools import schema_cache
-
-OLDEST_SUPPORTED = "1.31"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class SchemaProblem:
 def supported_versions() -> list[str]:
     """Kubernetes minor versions ("1.31", "1.32", ...) validated against, oldest first."""
     minors = {kv.major_minor(v) for v in kv.all_versions()}
-    return sorted((m for m in minors if Version(m) >= Version(OLDEST_SUPPORTED)), key=Version)
+    return sorted((m for m in minors if Version(m) >= Version(OLDEST_SUPPORTED_KUBERNETES)), key=Version)
 
 
 def version_span(versions: Iterable[str]) -> str:
