@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from components.model_delivery import COPIER_CONTAINER, VOLUME_NAME
 from conventions import NAME_LABEL, STABLE, TRACK_LABEL, VERSION_LABEL
 
-HEADER = ("MODEL", "VERSION", "IMAGE", "REPLICAS", "CPU", "MEMORY")
+HEADER = ("MODEL", "VERSION", "IMAGE", "MODEL IMAGE", "REPLICAS", "CPU", "MEMORY")
 # One Deployment's cells, in HEADER's order.
-Row = tuple[str, str, str, str, str, str]
+Row = tuple[str, str, str, str, str, str, str]
 
 
 def _get(obj: Any, *path: Any) -> Any:
@@ -37,8 +38,20 @@ def _hpa_bounds(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, Any], s
     return bounds
 
 
+def _model_image(pod: Mapping[str, Any]) -> str:
+    """The model image a pod gets its model from: its image volume, or its copier init container; `-` for none
+    (a server image that carries its model)."""
+    for volume in _get(pod, "volumes") or []:
+        if _get(volume, "name") == VOLUME_NAME and _get(volume, "image", "reference"):
+            return str(volume["image"]["reference"])
+    for container in _get(pod, "initContainers") or []:
+        if _get(container, "name") == COPIER_CONTAINER:
+            return str(container.get("image", "?"))
+    return "-"
+
+
 def summary_rows(objects: Sequence[Mapping[str, Any]]) -> list[Row]:
-    """One row per Deployment: model, version, image, replicas, cpu, memory.
+    """One row per Deployment: model, version, image (the server), model image, replicas, cpu, memory.
 
     Replicas are the bounds of the HPA that scales the Deployment (its `spec.replicas` when none does); a
     second track of a model (a canary) is shown as `model (track)`.
@@ -58,6 +71,7 @@ def summary_rows(objects: Sequence[Mapping[str, Any]]) -> list[Row]:
                 f"{model} ({track})" if track and track != STABLE else str(model),
                 str(labels.get(VERSION_LABEL, "?")),
                 str(container.get("image", "?")),
+                _model_image(_get(deployment, "spec", "template", "spec") or {}),
                 replicas or str(_get(deployment, "spec", "replicas") or 1),
                 str(requests.get("cpu", "-")),
                 str(requests.get("memory", "-")),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import checkov_scan, render, render_output, validate
+from tools import checkov_scan, render, render_output, summary_table, validate
 
 from .conftest import make_project, stack_config
 
@@ -96,7 +96,7 @@ def table_rows(stdout: str) -> dict[str, list[str]]:
     """The summary table as {model column: the other columns}, split at the header's column starts."""
     lines = stdout.splitlines()
     header = lines[0]
-    starts = [header.index(title) for title in ("MODEL", "VERSION", "IMAGE", "REPLICAS", "CPU", "MEMORY")]
+    starts = [header.index(title) for title in summary_table.HEADER]
     rows = {}
     for line in lines[1:]:
         if line.startswith("render: "):
@@ -118,11 +118,20 @@ def test_the_summary_table_lists_every_model(rendered, stack):
 
     rows = table_rows(stdout)
 
-    assert stdout.splitlines()[0].split() == ["MODEL", "VERSION", "IMAGE", "REPLICAS", "CPU", "MEMORY"]
+    assert stdout.splitlines()[0].split() == [
+        "MODEL",
+        "VERSION",
+        "IMAGE",
+        "MODEL",
+        "IMAGE",
+        "REPLICAS",
+        "CPU",
+        "MEMORY",
+    ]
     assert set(rows) == set(outputs["models"])
     for name, model in outputs["models"].items():
-        version, image, replicas, cpu, memory = rows[name]
-        assert (version, image) == (model["version"], model["image"])
+        version, image, model_image, replicas, cpu, memory = rows[name]
+        assert (version, image, model_image) == (model["version"], model["image"], model.get("modelImage", "-"))
         assert replicas == f"{hpas[name]['spec']['minReplicas']}-{hpas[name]['spec']['maxReplicas']}"
         assert cpu and memory
     assert stdout.splitlines()[-1].startswith(f"render: {stack}: ")

@@ -38,15 +38,15 @@ def test_each_track_gets_a_row_with_its_own_hpa_bounds():
     rows = summary_table.summary_rows(objects)
 
     assert rows == [
-        ("breast-cancer", "1.0.0", "reg/breast-cancer:1.0.0", "2-8", "250m", "256Mi"),
-        ("breast-cancer (canary)", "1.1.0", "reg/breast-cancer:1.1.0", "1-2", "250m", "256Mi"),
+        ("breast-cancer", "1.0.0", "reg/breast-cancer:1.0.0", "-", "2-8", "250m", "256Mi"),
+        ("breast-cancer (canary)", "1.1.0", "reg/breast-cancer:1.1.0", "-", "1-2", "250m", "256Mi"),
     ]
 
 
 def test_a_deployment_without_hpa_shows_its_replicas():
     [row] = summary_table.summary_rows([deployment("breast-cancer", replicas=2)])
 
-    assert row[3] == "2"
+    assert row[4] == "2"
 
 
 def test_a_malformed_deployment_is_shown_not_crashed_on():
@@ -58,8 +58,25 @@ def test_a_malformed_deployment_is_shown_not_crashed_on():
 
 
 def test_the_table_is_aligned_under_its_header():
-    text = summary_table.format_table([("breast-cancer", "1.0.0", "reg/breast-cancer:1.0.0", "1-3", "250m", "256Mi")])
+    text = summary_table.format_table(
+        [("breast-cancer", "1.0.0", "reg/breast-cancer:1.0.0", "-", "1-3", "250m", "256Mi")]
+    )
 
     header, row = text.splitlines()
-    assert header.split() == list(summary_table.HEADER)
+    assert header.split("  ")[0] == "MODEL" and "MODEL IMAGE" in header
     assert header.index("IMAGE") == row.index("reg/breast-cancer")
+
+
+def test_the_model_image_comes_from_the_image_volume_or_the_copier():
+    by_volume = deployment("iris")
+    by_volume["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "model", "image": {"reference": "reg/models/iris@sha256:aa", "pullPolicy": "IfNotPresent"}}
+    ]
+    by_copier = deployment("diabetes")
+    by_copier["spec"]["template"]["spec"]["initContainers"] = [
+        {"name": "copy-model", "image": "reg/models/diabetes@sha256:bb"}
+    ]
+
+    rows = summary_table.summary_rows([by_volume, by_copier])
+
+    assert [row[3] for row in rows] == ["reg/models/iris@sha256:aa", "reg/models/diabetes@sha256:bb"]
