@@ -39,6 +39,12 @@ class Finding:
         return f"{self.resource} ({self.file}): {self.check_id} {self.check_name}"
 
 
+def scan_arguments(files: list[Path] | list[str]) -> list[str]:
+    """checkov's arguments for a scan of exactly these files with the Kubernetes framework, offline, as JSON."""
+    files_args = [arg for path in files for arg in ("--file", str(path))]
+    return [*files_args, "--framework", "kubernetes", "--skip-download", "--compact", "--output", "json"]
+
+
 @dataclass(frozen=True)
 class ScanResult:
     """What checkov found: failures, annotated skips (with their written reasons), counts."""
@@ -144,15 +150,7 @@ class Scan:
 
     def start(self, files: list[Path] | list[str]) -> None:
         """Scan exactly these files with the Kubernetes framework, offline."""
-        command = [
-            *(arg for path in files for arg in ("--file", str(path))),
-            "--framework",
-            "kubernetes",
-            "--skip-download",
-            "--compact",
-            "--output",
-            "json",
-        ]
+        command = scan_arguments(files)
         if self._process is None:
             if not available():
                 return  # result() says so

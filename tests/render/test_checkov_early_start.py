@@ -22,17 +22,7 @@ def test_a_scan_started_before_its_files_reports_what_checkov_run_directly_repor
         scan.close()
 
     direct = subprocess.run(
-        [
-            str(checkov_scan.CHECKOV),
-            "--file",
-            str(pod),
-            "--framework",
-            "kubernetes",
-            "--skip-download",
-            "--compact",
-            "--output",
-            "json",
-        ],
+        [str(checkov_scan.CHECKOV), *checkov_scan.scan_arguments([pod])],
         capture_output=True,
         text=True,
         check=False,
