@@ -16,6 +16,7 @@ from components.config.schema import (
     IMAGE_VOLUME,
     MODEL_DIR_ENV,
     MODEL_NAME_MAX,
+    MODEL_PATH_ENV,
     RESERVED_ENV,
     ModelConfig,
     Replicas,
@@ -126,15 +127,23 @@ def typed_model_rules(path: str, model: ModelConfig, raw: Mapping[str, Any]) -> 
             f"{path}.shutdown.terminationGracePeriodSeconds: {model.shutdown.termination_grace_period_seconds} must be "
             f"longer than preStopSleepSeconds ({model.shutdown.pre_stop_sleep_seconds}) to leave time to drain requests"
         )
+    # A model delivered apart from the runtime, on its stable track or its canary's.
+    delivered = model.model is not None or (model.canary is not None and model.canary.model is not None)
     for env_name, value in model.env.items():
         env_path = f"{path}.env.{env_name}"
         if not _ENV_NAME.match(env_name):
             problems.append(f"{env_path}: not a valid environment variable name (letters, digits, '_')")
         elif env_name in RESERVED_ENV:
             problems.append(f"{env_path}: set by the platform ({', '.join(RESERVED_ENV)}); choose another name")
-        elif env_name == MODEL_DIR_ENV and model.model is not None:
+        elif env_name == MODEL_DIR_ENV and delivered:
             problems.append(
                 f"{env_path}: set by the platform to where `model` is mounted; choose another name, or drop `model`"
+            )
+        elif env_name == MODEL_PATH_ENV and delivered:
+            # The server refuses MODEL_PATH beside the MODEL_DIR the platform sets: a pod that would never start.
+            problems.append(
+                f"{env_path}: the server reads `model` from {MODEL_DIR_ENV}, and refuses {MODEL_PATH_ENV} beside it; "
+                "drop this key, or drop `model`"
             )
         if isinstance(value, SecretRef) and value.secret_key not in raw:
             problems.append(

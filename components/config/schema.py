@@ -30,6 +30,8 @@ _BUILDX_BUILDER = re.compile(r"^[A-Za-z][A-Za-z0-9._-]*$")
 RESERVED_ENV = ("PORT", "MODEL_NAME", "MODEL_VERSION", "SHUTDOWN_TIMEOUT_SECONDS")
 # Also set by the platform on a pod whose model is delivered apart from the runtime (`model`): where it is mounted.
 MODEL_DIR_ENV = "MODEL_DIR"
+# The server's other way to find its model (one file); it refuses both at once (model/model_server/settings.py).
+MODEL_PATH_ENV = "MODEL_PATH"
 # A Kubernetes minor version as the stack states it: "1.34".
 KUBERNETES_MINOR = re.compile(r"^1\.[0-9]{1,3}$")
 

@@ -6,6 +6,7 @@ Like `rules.py`, they read raw (defaults-merged) mappings, so they run even when
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +84,10 @@ def artifact_problems(artifact: Any, where: str, facts: StackFacts) -> list[str]
         problems.append(f"{where}.path: packaging a model needs {PROJECT}:registry.server to push its image to")
     if facts.project_dir is not None:
         file = facts.project_dir / path
-        if not file.is_file():
+        # Inside the project, read as written (a models/ folder may be a link to a shared disk): the stack file
+        # must mean the same file on every machine and in CI.
+        inside = not Path(path).is_absolute() and ".." not in Path(os.path.normpath(path)).parts
+        if not inside or not file.is_file():
             problems.append(f"{where}.path: {path!r} is not a file of the project")
         elif problem := onnx_problem(file):
             # The reader names the file by its absolute path; the stack file names it as written.

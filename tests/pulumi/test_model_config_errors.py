@@ -218,6 +218,40 @@ def test_model_dir_is_set_by_the_platform_for_a_model(project):
     ]
 
 
+def test_model_path_beside_a_delivered_model_is_refused_before_the_server_would(project):
+    assert problems_of(dev(model_env={"MODEL_PATH": "/app/x.onnx"}), project) == [
+        "models.iris.env.MODEL_PATH: the server reads `model` from MODEL_DIR, and refuses MODEL_PATH beside it; drop "
+        "this key, or drop `model`"
+    ]
+
+
+def test_a_canary_only_model_reserves_model_dir_too(project):
+    # The stable track brings its own server image; only the canary is delivered apart from the runtime.
+    image = "localhost:5001/own-server@sha256:" + "a" * 64
+    raw = dev(
+        model_model=None,
+        model_image=image,
+        model_env={"MODEL_DIR": "/elsewhere"},
+        model_canary={"version": "1.1.0", "weight": 20, "model": {"path": "./models/iris.onnx"}},
+    )
+    raw["models"]["iris"].pop("model")
+
+    assert (
+        "models.iris.env.MODEL_DIR: set by the platform to where `model` is mounted; choose another name, or drop "
+        "`model`" in problems_of(raw, project)
+    )
+
+
+@pytest.mark.parametrize("path", ["../outside.onnx", "/etc/hostname"])
+def test_a_model_file_outside_the_project_is_refused(project, path):
+    outside = project.parent / "outside.onnx"
+    shutil.copyfile(project / "models" / "iris.onnx", outside)
+
+    assert problems_of(dev(model_model={"path": path}), project) == [
+        f"models.iris.model.path: {path!r} is not a file of the project"
+    ]
+
+
 def test_a_canarys_model_is_checked_like_the_models(project):
     raw = dev(model_canary={"version": "1.1.0", "weight": 20, "model": {"path": "./models/missing.onnx"}})
 
