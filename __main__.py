@@ -12,6 +12,7 @@ from components.model_image import ModelImage, ModelImageArgs
 from components.model_package import CONTEXTS_DIR, PackagedModel, PackagingError, write_context
 from components.model_service import ModelService, ModelServiceArgs
 from components.namespace import create_namespace
+from components.quantities import parse_quantity
 from conventions import CANARY, PROJECT, STABLE
 
 # The repository of the stack's runtime (tagged with the stack's name) and the prefix of its model images.
@@ -86,7 +87,26 @@ def packaged_models(stack: StackConfig) -> dict[str, PackagedModel]:
                     )
     except (PackagingError, ValueError) as error:
         raise pulumi.RunError(f"Pulumi.{pulumi.get_stack()}.yaml: {error}") from None
+    except OSError as error:
+        # A full disk or a folder it may not write: one line with the path, not a traceback.
+        raise pulumi.RunError(f"packaging the stack's models in {contexts}: {error}") from None
+    for workload, package in packaged.items():
+        _check_size_limit(stack, workload, package)
     return packaged
+
+
+def _check_size_limit(stack: StackConfig, workload: str, package: PackagedModel) -> None:
+    """A `model.sizeLimit` below the packaged model's size would get the copy's pod evicted: refused here."""
+    for name, model in stack.models.items():
+        for track, release in tracks(model):
+            if workload_name(name, track) != workload or release.model is None or not release.model.size_limit:
+                continue
+            if parse_quantity(release.model.size_limit) < package.size_bytes:
+                key = f"models.{name}" + (".canary" if track != STABLE else "") + ".model.sizeLimit"
+                raise pulumi.RunError(
+                    f"Pulumi.{pulumi.get_stack()}.yaml: {key}: {release.model.size_limit} is less than the "
+                    f"model's {package.size_bytes} bytes; raise it, or drop it for the default ({package.size_limit})"
+                )
 
 
 def delivered_model(

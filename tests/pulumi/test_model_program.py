@@ -11,7 +11,7 @@ import pytest
 
 from tests.pulumi.test_model_package import EXAMPLE_ONNX, retrained
 from tests.render.conftest import make_project
-from tools.stack_run import run_stack
+from tools.stack_run import ProgramError, run_stack
 
 IMAGE = "docker-build:index:Image"
 MODELS = ("breast-cancer", "iris", "diabetes")
@@ -130,3 +130,16 @@ def test_a_model_only_change_changes_one_model_image_reference_and_nothing_else(
     assert [name for name, (a, b) in built.items() if a != b] == []  # the same build inputs: only the context moved
     assert before.outputs["models"]["iris"]["image"] == after.outputs["models"]["iris"]["image"]
     assert before.outputs["models"]["iris"]["modelImage"] != after.outputs["models"]["iris"]["modelImage"]
+
+
+def test_a_size_limit_below_the_models_size_stops_the_program_naming_the_key(tmp_path):
+    raw = config()
+    raw["ml-platform:models"]["iris"]["model"]["sizeLimit"] = "1Ki"
+    directory = project(tmp_path, raw)
+    with pytest.raises(ProgramError) as caught:
+        run_stack("dev", config=raw, project_dir=directory)
+    (problem,) = caught.value.problems
+    size = (directory / "example-models" / "iris.onnx").stat().st_size
+    assert problem.startswith(
+        f"Pulumi.dev.yaml: models.iris.model.sizeLimit: 1Ki is less than the model's {size} bytes"
+    )
