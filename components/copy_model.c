@@ -20,7 +20,6 @@ typedef long ssize_t;
 #define O_WRONLY 01
 #define O_CREAT 0100
 #define O_TRUNC 01000
-#define O_DIRECTORY 0200000
 #define O_CLOEXEC 02000000
 #define EEXIST 17
 #define EINTR 4
@@ -36,6 +35,9 @@ typedef long ssize_t;
 #define SYS_exit_group 231
 #define SYS_openat 257
 #define SYS_mkdirat 258
+/* asm-generic's values; arm64 has its own (below). */
+#define O_DIRECTORY 0200000
+#define O_NOFOLLOW 0400000
 
 static long syscall3(long n, long a, long b, long c) {
     long ret;
@@ -59,6 +61,9 @@ __asm__(".text\n.globl _start\n_start:\n xor %rbp, %rbp\n mov %rsp, %rdi\n and $
 #define SYS_exit_group 94
 #define SYS_openat 56
 #define SYS_mkdirat 34
+/* arch/arm64/include/uapi/asm/fcntl.h: not asm-generic's. */
+#define O_DIRECTORY 040000
+#define O_NOFOLLOW 0100000
 
 static long syscall4(long n, long a, long b, long c, long d) {
     register long x8 __asm__("x8") = n;
@@ -121,7 +126,8 @@ static void join(char *out, const char *dir, const char *name) {
 static void copy_file(const char *source, const char *target) {
     long in = syscall4(SYS_openat, AT_FDCWD, (long)source, O_RDONLY | O_CLOEXEC, 0);
     if (in < 0) fail("cannot open", source, in);
-    long out = syscall4(SYS_openat, AT_FDCWD, (long)target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* O_NOFOLLOW: a symlink already at the target is refused, never written through. */
+    long out = syscall4(SYS_openat, AT_FDCWD, (long)target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (out < 0) fail("cannot create", target, out);
     for (;;) {
         long got = syscall3(SYS_read, in, (long)buffer, sizeof buffer);
@@ -136,7 +142,9 @@ static void copy_file(const char *source, const char *target) {
         }
     }
     syscall3(SYS_close, in, 0, 0);
-    if (syscall3(SYS_close, out, 0, 0) < 0) fail("cannot close", target, -5);
+    /* close reports a delayed write error (ENOSPC, EDQUOT on a full emptyDir): its own errno, not a generic one. */
+    long closed = syscall3(SYS_close, out, 0, 0);
+    if (closed < 0) fail("cannot close", target, closed);
 }
 
 struct dirent64 {

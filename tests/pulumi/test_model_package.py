@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,53 @@ def test_a_file_that_is_not_an_onnx_model_is_not_packaged(tmp_path):
 
     with pytest.raises(ValueError, match="not an ONNX model"):
         package(tmp_path, tmp_path / "not-a-model.onnx")
+
+
+@pytest.fixture
+def copier(tmp_path: Path) -> Path:
+    """The init container's copier, as packaging compiles it (it runs on this machine's kernel as is)."""
+    return package(tmp_path, where="copier-context").context / COPIER
+
+
+def run_copier(copier: Path, source: Path, target: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(copier), str(source), str(target)], capture_output=True, text=True, timeout=30)
+
+
+def test_the_copier_copies_a_nested_tree_byte_for_byte_and_again_over_its_own_copy(copier, tmp_path):
+    source, target = tmp_path / "model", tmp_path / "out"
+    (source / "weights").mkdir(parents=True)
+    (source / "wine.onnx").write_bytes(b"graph" * 1000)
+    (source / "weights" / "wine.onnx.data").write_bytes(bytes(range(256)) * 5000)
+    (source / "empty").write_bytes(b"")
+
+    for _ in range(2):  # an init container restarted halfway copies again over what it wrote
+        result = run_copier(copier, source, target)
+        assert result.returncode == 0, result.stderr
+    for path in (Path("wine.onnx"), Path("weights/wine.onnx.data"), Path("empty")):
+        assert (target / path).read_bytes() == (source / path).read_bytes()
+
+
+def test_the_copier_refuses_a_symlink_in_the_source_and_one_already_at_the_target(copier, tmp_path):
+    source, target = tmp_path / "model", tmp_path / "out"
+    source.mkdir()
+    (source / "wine.onnx").write_bytes(b"graph")
+    outside = tmp_path / "outside"
+    outside.write_text("untouched\n")
+    target.mkdir()
+    (target / "wine.onnx").symlink_to(outside)
+
+    written_through = run_copier(copier, source, target)
+    assert written_through.returncode != 0 and "cannot create" in written_through.stderr
+    assert outside.read_text() == "untouched\n"
+
+    (source / "link").symlink_to(outside)
+    (target / "wine.onnx").unlink()
+    followed = run_copier(copier, source, target)
+    assert followed.returncode != 0 and "not a file or directory" in followed.stderr
+
+
+def test_the_copier_names_a_missing_source_and_fails(copier, tmp_path):
+    result = run_copier(copier, tmp_path / "absent", tmp_path / "out")
+
+    assert result.returncode != 0
+    assert str(tmp_path / "absent") in result.stderr and "\n" == result.stderr[-1:] and result.stderr.count("\n") == 1
