@@ -21,9 +21,6 @@ from conventions import ROOT
 _MODEL_DIR = ROOT / "model"
 
 
-MANIFEST_FILE = "manifest.json"
-
-
 def _manifest_module() -> ModuleType:
     if str(_MODEL_DIR) not in sys.path:
         sys.path.append(str(_MODEL_DIR))

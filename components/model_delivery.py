@@ -20,12 +20,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import IMAGE_VOLUME, MODEL_DIR_ENV, Delivery
+from components.model_package import ARTIFACT_DIR
 from components.security import container_security_context
 
 VOLUME_NAME = "model"
 MOUNT_PATH = "/var/lib/model"
 # The image's /model/ under the mount: the directory the server reads (MODEL_DIR).
-MODEL_DIR = f"{MOUNT_PATH}/model"
+MODEL_DIR = f"{MOUNT_PATH}/{ARTIFACT_DIR}"
 COPIER_CONTAINER = "copy-model"
 # The copier streams the files through a 1 MiB buffer: a little CPU, little memory. Requests = limits, so the pod
 # keeps the Guaranteed QoS class (init containers count too); the pod's own request is the larger of the two.
@@ -73,7 +74,7 @@ def init_containers(model: DeliveredModel) -> list[k8s.core.v1.ContainerArgs]:
             image=model.image,
             image_pull_policy="IfNotPresent",
             # The image's entrypoint is /copy-model; these are its defaults, spelled out for the reader.
-            args=["/model", MODEL_DIR],
+            args=[f"/{ARTIFACT_DIR}", MODEL_DIR],
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name=VOLUME_NAME, mount_path=MOUNT_PATH)],
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests=dict(COPIER_RESOURCES), limits=dict(COPIER_RESOURCES)

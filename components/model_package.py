@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from components.model_artifact import write_artifact
+from components.security import RUN_AS_GROUP, RUN_AS_USER
 
 COPIER_SOURCE = Path(__file__).with_name("copy_model.c")
 COPIER = "copy-model"
@@ -122,7 +123,7 @@ def dockerfile(manifest: dict[str, Any]) -> str:
         f"COPY {ARTIFACT_DIR}/ /{ARTIFACT_DIR}/\n"
         f"COPY {COPIER} /{COPIER}\n"
         f"LABEL {label_lines}\n"
-        "USER 10001:10001\n"
+        f"USER {RUN_AS_USER}:{RUN_AS_GROUP}\n"
         f'ENTRYPOINT ["/{COPIER}"]\n'
     )
 

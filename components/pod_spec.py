@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import ModelConfig
+from components.config import RESERVED_ENV, ModelConfig
 from components.labels import standard_labels, track_selector
 from components.model_delivery import DeliveredModel, init_containers, model_volume, server_env, server_mount
 from components.probes import PORT_NAME, http_probe
@@ -103,7 +103,8 @@ def container(
     env = env_vars(model, config, release.version, secret)
     mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]
     if release.model is not None:
-        env[4:4] = server_env()  # after the platform's own variables, before the user's
+        platform = len(RESERVED_ENV)  # env_vars puts the platform's own variables first
+        env[platform:platform] = server_env()  # after them, before the user's
         mounts.append(server_mount())
     return k8s.core.v1.ContainerArgs(
         name=CONTAINER_NAME,

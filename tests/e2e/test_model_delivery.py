@@ -24,6 +24,7 @@ import httpx
 import numpy as np
 import pytest
 
+from components.model_delivery import MODEL_DIR, MOUNT_PATH
 from components.model_package import write_context
 from tests.e2e.test_image import (  # noqa: F401  (fixtures, used by name)
     CONTAINER_PORT,
@@ -43,8 +44,6 @@ MODELS = ("breast-cancer", "iris", "diabetes")
 # The example models (models/ at the repository root); E2E_MODELS_DIR points elsewhere.
 MODELS_DIR = Path(os.environ.get("E2E_MODELS_DIR", REPO_ROOT / "models"))
 VERSION = "1.0.0"
-MOUNT_PATH = "/var/lib/model"
-MODEL_DIR = f"{MOUNT_PATH}/model"
 READY_TIMEOUT_S = 60
 
 
