@@ -63,6 +63,11 @@ RULES: tuple[Rule, ...] = (
         "Long-running containers have readiness and liveness probes.",
         containers.check_probes,
     ),
+    ObjectRule(
+        containers.HANDOFF_READ_ONLY,
+        "Volumes an init container fills, and image volumes, are mounted read-only by the serving containers.",
+        containers.check_handoff_volumes_read_only,
+    ),
     ObjectRule(images.IMAGE_TAG, "Images are never :latest or untagged.", images.check_image_tag),
     ObjectRule(
         images.IMAGE_DIGEST,

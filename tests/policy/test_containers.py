@@ -58,3 +58,41 @@ def test_jobs_need_no_probes():
         "spec": {"template": deployment["spec"]["template"]},
     }
     assert fields([job], "probes") == []
+
+
+def with_model_handoff(volume: dict, read_only: bool | None) -> dict:
+    """A deployment whose server mounts the model volume (readOnly as given), filled by a copier or an image."""
+    deployment = m.deployment()
+    spec = m.pod_spec_of(deployment)
+    spec["volumes"] = [{"name": "model", **volume}]
+    mount: dict[str, object] = {"name": "model", "mountPath": "/var/lib/model"}
+    if read_only is not None:
+        mount["readOnly"] = read_only
+    m.container_of(deployment)["volumeMounts"] = [mount]
+    if "emptyDir" in volume:
+        spec["initContainers"] = [{"name": "copy-model", "volumeMounts": [{"name": "model", "mountPath": "/out"}]}]
+    return deployment
+
+
+@pytest.mark.parametrize(
+    "volume",
+    [{"emptyDir": {}}, {"image": {"reference": m.IMAGE, "pullPolicy": "IfNotPresent"}}],
+    ids=["copied", "image"],
+)
+@pytest.mark.parametrize("read_only", [False, None])
+def test_a_model_volume_the_server_could_write_is_rejected(volume, read_only):
+    assert fields([with_model_handoff(volume, read_only)], "handoff-volumes-read-only") == [
+        "spec.template.spec.containers[0].volumeMounts[0].readOnly"
+    ]
+
+
+@pytest.mark.parametrize("volume", [{"emptyDir": {}}, {"image": {"reference": m.IMAGE}}], ids=["copied", "image"])
+def test_a_model_volume_mounted_read_only_passes(volume):
+    assert fields([with_model_handoff(volume, True)], "handoff-volumes-read-only") == []
+
+
+def test_a_scratch_volume_no_init_container_fills_may_be_written():
+    deployment = m.deployment()
+    m.pod_spec_of(deployment)["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    m.container_of(deployment)["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    assert fields([deployment], "handoff-volumes-read-only") == []

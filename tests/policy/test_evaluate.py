@@ -41,6 +41,8 @@ def test_every_rule_reports_under_its_own_name():
     del container["livenessProbe"], container["resources"]["limits"]
     container["securityContext"]["readOnlyRootFilesystem"] = False
     m.pod_spec_of(deployment)["hostNetwork"] = True
+    m.pod_spec_of(deployment)["volumes"] = [{"name": "model", "image": {"reference": m.IMAGE}}]
+    container["volumeMounts"] = [{"name": "model", "mountPath": "/var/lib/model"}]
     del service["metadata"]["labels"]["app.kubernetes.io/name"]
     service["spec"]["type"] = "LoadBalancer"
     service["spec"]["selector"] = {"app": "nothing"}
