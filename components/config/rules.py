@@ -94,7 +94,10 @@ def release_rules(model: Mapping[str, Any], path: str, facts: StackFacts) -> lis
             )
         problems.extend(image_source_problems(release, where, facts))
     delivery = model.get("modelDelivery")
-    if delivery == IMAGE_VOLUME and (problem := image_volume_problem(facts.kubernetes_version)):
+    if delivery is not None and all(release.get("model") is None for _, release in releases):
+        # Silently ignored, it would read as if it mattered: a server image that carries its model mounts nothing.
+        problems.append(f"{path}.modelDelivery: applies only to a model delivered apart (`model`); drop it")
+    elif delivery == IMAGE_VOLUME and (problem := image_volume_problem(facts.kubernetes_version)):
         problems.append(f"{path}.modelDelivery: {problem}")
     return problems
 

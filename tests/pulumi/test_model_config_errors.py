@@ -258,3 +258,13 @@ def test_a_canarys_model_is_checked_like_the_models(project):
     assert "models.iris.canary.model.path: './models/missing.onnx' is not a file of the project" in problems_of(
         raw, project
     )
+
+
+def test_model_delivery_on_a_model_without_model_is_refused(project):
+    image = "localhost:5001/own-server@sha256:" + "a" * 64
+    raw = dev(model_image=image, model_modelDelivery="initContainer")
+    raw["models"]["iris"].pop("model")
+
+    assert problems_of(raw, project) == [
+        "models.iris.modelDelivery: applies only to a model delivered apart (`model`); drop it"
+    ]
