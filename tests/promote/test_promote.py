@@ -292,6 +292,22 @@ def test_promoting_a_stack_into_itself_is_refused(project, capsys):
     assert prod(project) == PROD
 
 
+def promote_command(project_dir: Path, *extra: str) -> list[str]:
+    """`make promote FROM=dev TO=prod`'s command line, run as a user would, for the project at `project_dir`."""
+    return [
+        sys.executable,
+        "-m",
+        "tools.promote",
+        "--from",
+        "dev",
+        "--to",
+        "prod",
+        "--project-dir",
+        str(project_dir),
+        *extra,
+    ]
+
+
 def test_real_dev_outputs_promote_into_a_copy_of_the_real_prod_file(tmp_path):
     """End to end with the program's own outputs (the harness) and the real stack files, copied."""
     from tools.stack_run import run_stack
@@ -300,23 +316,16 @@ def test_real_dev_outputs_promote_into_a_copy_of_the_real_prod_file(tmp_path):
         shutil.copy(ROOT / name, tmp_path / name)
     dev_outputs = run_stack("dev").outputs
     (tmp_path / "outputs.json").write_text(json.dumps(dev_outputs), encoding="utf-8")
-    command = [
-        sys.executable,
-        "-m",
-        "tools.promote",
-        "--from",
-        "dev",
-        "--to",
-        "prod",
-        "--outputs",
-        str(tmp_path / "outputs.json"),
-        "--project-dir",
-        str(tmp_path),
-    ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        promote_command(tmp_path, "--outputs", str(tmp_path / "outputs.json")),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
-    promoted = YAML(typ="safe").load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]["ml-platform:models"]
     promoted_config = YAML(typ="safe").load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]
+    promoted = promoted_config["ml-platform:models"]
     for name, release in dev_outputs["models"].items():
         if name in promoted:
             # Both digests moved: the model image into the model, the runtime into the stack's runtime.
@@ -333,7 +342,7 @@ def test_without_pulumi_and_outputs_the_command_says_what_to_do(project, tmp_pat
     # No CLI anywhere: none on PATH but the interpreter's own folder, an empty toolchain.
     env = {**os.environ, "PATH": str(Path(sys.executable).parent), "ML_PLATFORM_TOOLCHAIN_BIN": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "tools.promote", "--from", "dev", "--to", "prod", "--project-dir", str(project)],
+        promote_command(project),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -355,19 +364,7 @@ def _limit_file_size() -> None:
 def test_a_stack_file_that_cannot_be_written_gets_one_line_and_stays_unchanged(project):
     path = project / "dev-outputs.json"
     path.write_text(json.dumps(outputs(breast_cancer=("1.1.0", f"localhost:5001/breast-cancer@{DIGEST_A}"))))
-    command = [
-        sys.executable,
-        "-m",
-        "tools.promote",
-        "--from",
-        "dev",
-        "--to",
-        "prod",
-        "--outputs",
-        str(path),
-        "--project-dir",
-        str(project),
-    ]
+    command = promote_command(project, "--outputs", str(path))
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, preexec_fn=_limit_file_size)
     assert result.returncode == 1
     assert result.stderr.startswith(f"promote: cannot write {project / 'Pulumi.prod.yaml'}: File too large")
