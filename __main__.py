@@ -78,35 +78,28 @@ def packaged_models(stack: StackConfig) -> dict[str, PackagedModel]:
         for name, model in stack.models.items():
             for track, release in tracks(model):
                 if release.model is not None and release.model.path is not None:
-                    packaged[workload_name(name, track)] = write_context(
+                    package = write_context(
                         Path(release.model.path),
                         contexts / workload_name(name, track),
                         name=name,
                         version=release.version,
                         cache_dir=contexts / ".copier",
                     )
+                    # A `sizeLimit` below the packaged size would get the copier's pod evicted: refused here.
+                    limit = release.model.size_limit
+                    if limit and parse_quantity(limit) < package.size_bytes:
+                        key = f"models.{name}" + (".canary" if track != STABLE else "") + ".model.sizeLimit"
+                        raise ValueError(
+                            f"{key}: {limit} is less than the model's {package.size_bytes} bytes; raise it, "
+                            f"or drop it for the default ({package.size_limit})"
+                        )
+                    packaged[workload_name(name, track)] = package
     except (PackagingError, ValueError) as error:
         raise pulumi.RunError(f"Pulumi.{pulumi.get_stack()}.yaml: {error}") from None
     except OSError as error:
         # A full disk or a folder it may not write: one line with the path, not a traceback.
         raise pulumi.RunError(f"packaging the stack's models in {contexts}: {error}") from None
-    for workload, package in packaged.items():
-        _check_size_limit(stack, workload, package)
     return packaged
-
-
-def _check_size_limit(stack: StackConfig, workload: str, package: PackagedModel) -> None:
-    """A `model.sizeLimit` below the packaged model's size would get the copy's pod evicted: refused here."""
-    for name, model in stack.models.items():
-        for track, release in tracks(model):
-            if workload_name(name, track) != workload or release.model is None or not release.model.size_limit:
-                continue
-            if parse_quantity(release.model.size_limit) < package.size_bytes:
-                key = f"models.{name}" + (".canary" if track != STABLE else "") + ".model.sizeLimit"
-                raise pulumi.RunError(
-                    f"Pulumi.{pulumi.get_stack()}.yaml: {key}: {release.model.size_limit} is less than the "
-                    f"model's {package.size_bytes} bytes; raise it, or drop it for the default ({package.size_limit})"
-                )
 
 
 def delivered_model(
