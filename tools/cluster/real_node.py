@@ -170,7 +170,7 @@ def stop_second_node(layout: Layout, api: Api | None = None) -> list[str]:
     node = NodeLayout(layout, SECOND_NODE)
     if not node.base.exists():
         return []
-    stopped = [name for name in SECOND_NODE_COMPONENTS[:1] if stop(layout, name)]
+    stopped = [node.daemon(kubelet.KUBELET)] if stop(layout, node.daemon(kubelet.KUBELET)) else []
     containerd.remove_everything(node)
     if containerd.stop_containerd(node):
         stopped.append(node.daemon(containerd.CONTAINERD))
