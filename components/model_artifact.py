@@ -35,7 +35,7 @@ def onnx_problem(path: Path) -> str | None:
     manifest = _manifest_module()
     try:
         declared = manifest.read_model_file(Path(path))
-        manifest.signature(Path(path))
+        manifest.signature(Path(path), declared)
     except manifest.ManifestError as error:
         return str(error)
     for location in declared.external_data:

@@ -100,10 +100,9 @@ def read_model_file(path: Path) -> OnnxFile:
         raise ManifestError(f"{path} cannot be read: {error.strerror or error}") from None
 
 
-def signature(path: Path) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
-    """The model's (inputs, outputs) as V2 tensors; `ManifestError` for one V2 cannot carry (a map, a sequence,
-    an element type V2 has no name for)."""
-    model = read_model_file(path)
+def signature(path: Path, model: OnnxFile) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """The (inputs, outputs) as V2 tensors of `model`, read from `path` by `read_model_file`; `ManifestError` for
+    one V2 cannot carry (a map, a sequence, an element type V2 has no name for)."""
     return (
         tuple(_v2_tensor(path, value, "input") for value in model.inputs),
         tuple(_v2_tensor(path, value, "output") for value in model.outputs),
@@ -131,7 +130,7 @@ def build_manifest(path: Path, name: str, version: str) -> Manifest:
     it): signature from the graph, sha256 of every file."""
     path = Path(path)
     model = read_model_file(path)
-    inputs, outputs = signature(path)
+    inputs, outputs = signature(path, model)
     files = {path.name: sha256_of(path)}
     for location in model.external_data:
         data = path.parent / location
